@@ -1,0 +1,79 @@
+// Package plextest holds test fixtures shared by wsplex's packages: connected
+// WebSocket pairs over real loopback HTTP servers.
+package plextest
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/wsplex/wsplex/transport"
+)
+
+// RawPair returns the two ends of a WebSocket connection made through an
+// httptest server on loopback. Both are closed when the test ends.
+func RawPair(t testing.TB) (client, server *websocket.Conn) {
+	t.Helper()
+	accepted := make(chan *websocket.Conn, 1)
+	up := websocket.Upgrader{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			t.Errorf("upgrade: %v", err)
+			close(accepted)
+			return
+		}
+		accepted <- ws
+	}))
+	t.Cleanup(srv.Close)
+	client, _, err := websocket.DefaultDialer.DialContext(t.Context(), WebSocketURL(srv.URL), nil)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	server = <-accepted
+	if server == nil {
+		t.FailNow()
+	}
+	t.Cleanup(func() {
+		client.Close()
+		server.Close()
+	})
+	return client, server
+}
+
+// Pair returns two transport.Conns joined over a loopback WebSocket. Both are
+// closed when the test ends.
+func Pair(t testing.TB, opts *transport.Options) (client, server *transport.Conn) {
+	t.Helper()
+	cws, sws := RawPair(t)
+	return Wrap(t, cws, opts), Wrap(t, sws, opts)
+}
+
+// Wrap wraps ws in a transport.Conn that is closed when the test ends. Unless
+// opts says otherwise, Close waits only 100 ms for the peer's close frame: a
+// raw gorilla peer that is not reading never answers it.
+func Wrap(t testing.TB, ws *websocket.Conn, opts *transport.Options) *transport.Conn {
+	t.Helper()
+	var o transport.Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.CloseTimeout == 0 {
+		o.CloseTimeout = 100 * time.Millisecond
+	}
+	c, err := transport.New(ws, &o)
+	if err != nil {
+		t.Fatalf("transport.New: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// WebSocketURL turns an http:// URL into a ws:// one.
+func WebSocketURL(httpURL string) string {
+	return "ws" + strings.TrimPrefix(httpURL, "http")
+}
