@@ -7,3 +7,7 @@ require (
 	go.uber.org/goleak v1.3.0
 	golang.org/x/net v0.62.0
 )
+
+require google.golang.org/protobuf v1.36.12 // indirect
+
+tool google.golang.org/protobuf/cmd/protoc-gen-go
