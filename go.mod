@@ -4,10 +4,10 @@ go 1.26.0
 
 require (
 	github.com/gorilla/websocket v1.5.3
+	github.com/hashicorp/yamux v0.1.2
 	go.uber.org/goleak v1.3.0
 	golang.org/x/net v0.62.0
+	google.golang.org/protobuf v1.36.12
 )
-
-require google.golang.org/protobuf v1.36.12 // indirect
 
 tool google.golang.org/protobuf/cmd/protoc-gen-go

@@ -1,5 +1,5 @@
-// Package plextest holds test fixtures shared by wsplex's packages: connected
-// WebSocket pairs over real loopback HTTP servers.
+// Package plextest holds test fixtures shared by wsplex's packages:
+// connected WebSocket pairs and sessions over real loopback HTTP servers.
 package plextest
 
 import (
@@ -11,6 +11,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/wsplex/wsplex/mux"
 	"github.com/wsplex/wsplex/transport"
 )
 
@@ -76,4 +77,56 @@ func Wrap(t testing.TB, ws *websocket.Conn, opts *transport.Options) *transport.
 // WebSocketURL turns an http:// URL into a ws:// one.
 func WebSocketURL(httpURL string) string {
 	return "ws" + strings.TrimPrefix(httpURL, "http")
+}
+
+// Server is a mux.Handler on a loopback httptest server.
+type Server struct {
+	URL     string // ws:// URL of the handler
+	HTTP    *httptest.Server
+	Handler *mux.Handler
+}
+
+// NewServer serves a mux.Handler calling serve on loopback. The handler and
+// server are closed when the test ends.
+func NewServer(t testing.TB, serve func(*mux.Session), opts *mux.HandlerOptions) *Server {
+	t.Helper()
+	h, err := mux.NewHandler(serve, opts)
+	if err != nil {
+		t.Fatalf("mux.NewHandler: %v", err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(func() {
+		h.Close()
+		srv.Close()
+	})
+	return &Server{URL: WebSocketURL(srv.URL), HTTP: srv, Handler: h}
+}
+
+// Dial dials s and closes the session when the test ends.
+func (s *Server) Dial(t testing.TB, opts *mux.DialOptions) *mux.Session {
+	t.Helper()
+	sess, err := mux.Dial(t.Context(), s.URL, opts)
+	if err != nil {
+		t.Fatalf("mux.Dial: %v", err)
+	}
+	t.Cleanup(func() { sess.Close() })
+	return sess
+}
+
+// SessionPair returns the client and server sides of one session over a
+// loopback WebSocket. opts, possibly nil, apply to both sides.
+func SessionPair(t testing.TB, opts *mux.Options) (client, server *mux.Session) {
+	t.Helper()
+	var o mux.Options
+	if opts != nil {
+		o = *opts
+	}
+	accepted := make(chan *mux.Session, 1)
+	srv := NewServer(t, func(s *mux.Session) {
+		accepted <- s
+		<-s.Done()
+	}, &mux.HandlerOptions{Options: o})
+	client = srv.Dial(t, &mux.DialOptions{Options: o})
+	server = <-accepted
+	return client, server
 }

@@ -1,0 +1,305 @@
+package mux
+
+import (
+	"encoding/binary"
+	"fmt"
+	"sync"
+
+	"google.golang.org/protobuf/proto"
+
+	wsplexv1 "github.com/wsplex/wsplex/proto/wsplex/v1"
+	"github.com/wsplex/wsplex/transport"
+)
+
+// yamux frame layout (hashicorp/yamux spec.md): version(1) type(1) flags(2)
+// stream ID(4) length(4), big endian. Data frames carry length body bytes.
+const (
+	headerSize     = 12
+	typeData       = 0
+	typeWindow     = 1
+	typeGoAway     = 3
+	flagSYN        = 1
+	flagFIN        = 4
+	flagRST        = 8
+	maxResetReason = 4 << 10
+)
+
+type header [headerSize]byte
+
+func (h *header) typ() byte      { return h[1] }
+func (h *header) flags() uint16  { return binary.BigEndian.Uint16(h[2:4]) }
+func (h *header) id() uint32     { return binary.BigEndian.Uint32(h[4:8]) }
+func (h *header) length() uint32 { return binary.BigEndian.Uint32(h[8:12]) }
+
+// frameConn sits between yamux and the transport. It knows yamux's frame
+// layout, which buys three things:
+//   - each yamux frame (header and body, written by yamux in two calls)
+//     leaves as one WebSocket message;
+//   - it follows every stream's lifetime (SYN, FIN, RST in both
+//     directions), so resets can be routed to streams;
+//   - it carries wsplex's reset frame (a Data frame with the RST flag whose
+//     body is a wsplexv1.Status), which it removes from the inbound byte
+//     stream before yamux sees it. yamux itself has no reset with a reason.
+type frameConn struct {
+	conn *transport.Conn
+
+	wmu     sync.Mutex // serializes writes; guards pending
+	pending *header    // a data frame header waiting for its body
+	hdrBuf  header
+
+	// Inbound parse state, used only by Read (yamux's receive goroutine).
+	hold        [headerSize]byte // a partial header carried to the next Read
+	nhold       int
+	bodyLeft    uint32 // body bytes of a data frame still to pass through
+	captureLeft uint32 // body bytes of a reset frame still to capture
+	captureID   uint32
+	capture     []byte
+	broken      bool // the peer broke the frame layout; pass bytes blindly
+
+	mu      sync.Mutex // guards streams
+	streams map[uint32]*streamState
+}
+
+// streamState follows one yamux stream from SYN until both FINs or a RST.
+type streamState struct {
+	localFIN, remoteFIN bool
+	reset               *ResetError // a reset that arrived before attach
+	stream              *Stream     // nil until Open or Accept returns it
+}
+
+func newFrameConn(c *transport.Conn) *frameConn {
+	return &frameConn{conn: c, streams: make(map[uint32]*streamState)}
+}
+
+func (f *frameConn) Close() error { return f.conn.Close() }
+
+// Write receives yamux's output: a 12-byte header, then for data frames the
+// body in a second call.
+func (f *frameConn) Write(p []byte) (int, error) {
+	f.wmu.Lock()
+	defer f.wmu.Unlock()
+	if f.pending != nil {
+		h := f.pending
+		f.pending = nil
+		if uint32(len(p)) == h.length() {
+			return len(p), f.conn.WriteFrame(h[:], p)
+		}
+		// Not the body we expected; keep the byte stream intact anyway.
+		if err := f.conn.WriteFrame(h[:]); err != nil {
+			return 0, err
+		}
+		return len(p), f.conn.WriteFrame(p)
+	}
+	if len(p) != headerSize {
+		return len(p), f.conn.WriteFrame(p)
+	}
+	copy(f.hdrBuf[:], p)
+	h := &f.hdrBuf
+	f.track(h, false)
+	if h.typ() == typeData && h.length() > 0 {
+		f.pending = h
+		return len(p), nil
+	}
+	return len(p), f.conn.WriteFrame(p)
+}
+
+// writeReset sends wsplex's reset frame for stream id.
+func (f *frameConn) writeReset(id uint32, st *wsplexv1.Status) error {
+	body, err := proto.Marshal(st)
+	if err != nil {
+		return err
+	}
+	if len(body) > maxResetReason {
+		body = body[:0]
+		st = &wsplexv1.Status{Code: st.Code, Message: "(reason too long)"}
+		if body, err = proto.Marshal(st); err != nil {
+			return err
+		}
+	}
+	var h header
+	h[1] = typeData
+	binary.BigEndian.PutUint16(h[2:4], flagRST)
+	binary.BigEndian.PutUint32(h[4:8], id)
+	binary.BigEndian.PutUint32(h[8:12], uint32(len(body)))
+	f.wmu.Lock()
+	defer f.wmu.Unlock()
+	return f.conn.WriteFrame(h[:], body)
+}
+
+// Read gives yamux the inbound byte stream minus wsplex reset frames, whose
+// reasons it hands to the streams.
+func (f *frameConn) Read(p []byte) (int, error) {
+	if len(p) < headerSize && f.bodyLeft == 0 && f.captureLeft == 0 {
+		// yamux reads headers through a 4 KiB bufio.Reader, so this does
+		// not happen; a header must reach scan whole.
+		return 0, fmt.Errorf("wsplex/mux: read buffer of %d bytes is shorter than a frame header", len(p))
+	}
+	for {
+		n := 0
+		if f.nhold > 0 {
+			n = copy(p, f.hold[:f.nhold])
+			copy(f.hold[:], f.hold[n:f.nhold])
+			f.nhold -= n
+		}
+		var err error
+		if n < len(p) && f.nhold == 0 {
+			var m int
+			m, err = f.conn.Read(p[n:])
+			n += m
+		}
+		out, perr := f.scan(p[:n])
+		if perr != nil {
+			return 0, perr
+		}
+		if out > 0 || err != nil {
+			return out, err
+		}
+	}
+}
+
+// scan parses buf in place, removes reset frames and holds back a trailing
+// partial header. It returns how many bytes of buf are left for yamux.
+func (f *frameConn) scan(buf []byte) (int, error) {
+	if f.broken {
+		return len(buf), nil
+	}
+	w, i := 0, 0
+	for i < len(buf) {
+		switch {
+		case f.captureLeft > 0:
+			k := min(int(f.captureLeft), len(buf)-i)
+			f.capture = append(f.capture, buf[i:i+k]...)
+			i += k
+			f.captureLeft -= uint32(k)
+			if f.captureLeft == 0 {
+				f.deliverReset(f.captureID, f.capture)
+				f.capture = f.capture[:0]
+			}
+		case f.bodyLeft > 0:
+			k := min(int(f.bodyLeft), len(buf)-i)
+			if w != i {
+				copy(buf[w:], buf[i:i+k])
+			}
+			w += k
+			i += k
+			f.bodyLeft -= uint32(k)
+		case len(buf)-i < headerSize:
+			f.nhold = copy(f.hold[:], buf[i:])
+			i = len(buf)
+		default:
+			var h header
+			copy(h[:], buf[i:i+headerSize])
+			if h[0] != 0 || h.typ() > typeGoAway {
+				// Let yamux reject it and end the session.
+				f.broken = true
+				n := copy(buf[w:], buf[i:])
+				return w + n, nil
+			}
+			if h.typ() == typeData && h.flags()&flagRST != 0 {
+				if h.length() > maxResetReason {
+					return 0, fmt.Errorf("wsplex/mux: reset frame for stream %d has a %d-byte reason, over the %d-byte limit",
+						h.id(), h.length(), maxResetReason)
+				}
+				i += headerSize
+				if h.length() == 0 {
+					f.deliverReset(h.id(), nil)
+				} else {
+					f.captureID, f.captureLeft = h.id(), h.length()
+				}
+				continue
+			}
+			f.track(&h, true)
+			if w != i {
+				copy(buf[w:], h[:])
+			}
+			w += headerSize
+			i += headerSize
+			if h.typ() == typeData {
+				f.bodyLeft = h.length()
+			}
+		}
+	}
+	return w, nil
+}
+
+// track follows stream lifetimes from frame flags in either direction.
+func (f *frameConn) track(h *header, inbound bool) {
+	fl := h.flags()
+	if fl&(flagSYN|flagFIN|flagRST) == 0 || h.typ() > typeWindow {
+		return
+	}
+	id := h.id()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	st := f.streams[id]
+	if fl&flagSYN != 0 && st == nil {
+		st = &streamState{}
+		f.streams[id] = st
+	}
+	if st == nil {
+		return
+	}
+	if fl&flagRST != 0 {
+		delete(f.streams, id) // yamux's own reset: the stream is gone
+		return
+	}
+	if fl&flagFIN != 0 {
+		if inbound {
+			st.remoteFIN = true
+		} else {
+			st.localFIN = true
+		}
+		if st.localFIN && st.remoteFIN {
+			delete(f.streams, id)
+		}
+	}
+}
+
+// deliverReset runs on yamux's receive goroutine, so it must not block.
+func (f *frameConn) deliverReset(id uint32, reason []byte) {
+	var st wsplexv1.Status
+	rerr := &ResetError{Code: wsplexv1.Code_CODE_UNKNOWN, Remote: true}
+	if err := proto.Unmarshal(reason, &st); err != nil {
+		rerr.Message = "malformed reset reason: " + err.Error()
+	} else {
+		rerr.Code, rerr.Message = st.Code, st.Message
+	}
+	f.mu.Lock()
+	state := f.streams[id]
+	var s *Stream
+	if state != nil {
+		s = state.stream
+		if s == nil && state.reset == nil {
+			state.reset = rerr
+		}
+	}
+	f.mu.Unlock()
+	if s != nil {
+		s.peerReset(rerr)
+	}
+}
+
+// remoteFIN reports whether the peer ended its half of stream id. A stream
+// whose both halves ended is no longer tracked and reports true.
+func (f *frameConn) remoteFIN(id uint32) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	st := f.streams[id]
+	return st == nil || st.remoteFIN
+}
+
+// attach links a Stream to its state once Open or Accept created it, and
+// applies a reset that arrived first.
+func (f *frameConn) attach(s *Stream) {
+	f.mu.Lock()
+	st := f.streams[s.id]
+	var early *ResetError
+	if st != nil {
+		st.stream = s
+		early = st.reset
+	}
+	f.mu.Unlock()
+	if early != nil {
+		s.peerReset(early)
+	}
+}

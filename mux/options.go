@@ -1,0 +1,94 @@
+package mux
+
+import (
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/wsplex/wsplex/transport"
+)
+
+// Subprotocol is the WebSocket subprotocol that client and server
+// negotiate. Its version changes when the wire protocol (SPEC.md) does.
+const Subprotocol = "wsplex.v1"
+
+// Options configure a Session, on either side. The zero value of every
+// field means its default; a nil *Options means all defaults.
+type Options struct {
+	// WindowSize is the most bytes a stream's peer may send before the
+	// stream's reader consumes them: the yamux receive window, and the most
+	// memory one unread stream holds. At least 256 KiB. Default 1 MiB.
+	WindowSize uint32
+
+	// MaxStreams caps the streams the peer may have open towards this side
+	// at once; more are reset with CODE_RESOURCE_EXHAUSTED. Default 4096.
+	MaxStreams int
+
+	// KeepAliveInterval is how long the connection may be idle before the
+	// peer is pinged. Default 15 s; negative disables keepalive.
+	KeepAliveInterval time.Duration
+
+	// KeepAliveTimeout is how long nothing may arrive from the peer before
+	// the session is closed as dead. Default three times KeepAliveInterval.
+	KeepAliveTimeout time.Duration
+
+	// WriteTimeout bounds writing one frame; a peer that does not take it
+	// in time is taken as gone and the session ends. Default 10 s.
+	WriteTimeout time.Duration
+
+	// CloseTimeout bounds the WebSocket closing handshake. Default 5 s.
+	CloseTimeout time.Duration
+
+	// MessageSize is the largest outgoing WebSocket message payload; larger
+	// frames are split. Default 64 KiB.
+	MessageSize int
+
+	// ReadLimit is the largest incoming WebSocket message accepted.
+	// Default 1 MiB.
+	ReadLimit int64
+
+	// Logger receives session events. Default: discard.
+	Logger *slog.Logger
+}
+
+const (
+	defaultWindowSize = 1 << 20
+	minWindowSize     = 256 << 10
+	defaultMaxStreams = 4096
+	acceptBacklog     = 256
+)
+
+func (o *Options) withDefaults() (Options, error) {
+	var c Options
+	if o != nil {
+		c = *o
+	}
+	if c.WindowSize == 0 {
+		c.WindowSize = defaultWindowSize
+	}
+	if c.WindowSize < minWindowSize {
+		return c, errors.New("wsplex/mux: WindowSize below 256 KiB")
+	}
+	if c.MaxStreams < 0 {
+		return c, errors.New("wsplex/mux: negative MaxStreams")
+	}
+	if c.MaxStreams == 0 {
+		c.MaxStreams = defaultMaxStreams
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c, nil
+}
+
+func (o *Options) transport() *transport.Options {
+	return &transport.Options{
+		MessageSize:       o.MessageSize,
+		ReadLimit:         o.ReadLimit,
+		KeepAliveInterval: o.KeepAliveInterval,
+		KeepAliveTimeout:  o.KeepAliveTimeout,
+		WriteTimeout:      o.WriteTimeout,
+		CloseTimeout:      o.CloseTimeout,
+		Logger:            o.Logger,
+	}
+}

@@ -1,0 +1,297 @@
+package mux
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/yamux"
+
+	"github.com/wsplex/wsplex/transport"
+)
+
+// Session is a yamux session over one WebSocket connection. Either side
+// may Open streams and Accept the peer's. Get one from Dial (client) or a
+// Handler (server). All methods are safe for concurrent use.
+type Session struct {
+	conn   *transport.Conn
+	fc     *frameConn
+	ys     *yamux.Session
+	opts   Options
+	log    *slog.Logger
+	client bool
+
+	ctx     context.Context // cancelled when the session ends
+	cancel  context.CancelCauseFunc
+	done    chan struct{}
+	err     error // why it ended; written before done closes
+	closing atomic.Bool
+
+	mu      sync.Mutex
+	open    int           // streams handed out and not yet closed
+	inbound int           // of those, accepted ones
+	changed chan struct{} // closed and replaced when open drops
+}
+
+// newSession runs yamux on conn. It starts yamux's goroutines and one that
+// watches for the end, so the session must be closed.
+func newSession(conn *transport.Conn, client bool, o Options) *Session {
+	s := &Session{
+		conn:    conn,
+		fc:      newFrameConn(conn),
+		opts:    o,
+		log:     o.Logger,
+		client:  client,
+		done:    make(chan struct{}),
+		changed: make(chan struct{}),
+	}
+	s.ctx, s.cancel = context.WithCancelCause(context.Background())
+	cfg := &yamux.Config{
+		AcceptBacklog: acceptBacklog,
+		// The transport pings at the WebSocket level, where pongs do not
+		// queue behind data frames as yamux's pings do.
+		EnableKeepAlive:        false,
+		KeepAliveInterval:      time.Minute, // unused, but must be valid
+		ConnectionWriteTimeout: o.writeTimeout(),
+		MaxStreamWindowSize:    o.WindowSize,
+		// Both ends always close their halves (SPEC.md), so yamux need not
+		// reap half-closed streams or kill sessions over slow accepts.
+		StreamCloseTimeout: 0,
+		StreamOpenTimeout:  0,
+		Logger:             yamuxLogger{o.Logger},
+	}
+	if client {
+		s.ys, _ = yamux.Client(s.fc, cfg) // the config is valid by construction
+	} else {
+		s.ys, _ = yamux.Server(s.fc, cfg)
+	}
+	go s.watch()
+	return s
+}
+
+func (o *Options) writeTimeout() time.Duration {
+	if o.WriteTimeout > 0 {
+		return o.WriteTimeout
+	}
+	return 10 * time.Second
+}
+
+func (s *Session) watch() {
+	<-s.ys.CloseChan()
+	var err error
+	switch {
+	case s.closing.Load():
+		err = ErrSessionClosed
+	case s.conn.Err() != nil && !errors.Is(s.conn.Err(), net.ErrClosed):
+		err = s.conn.Err()
+	default:
+		err = errors.New("wsplex/mux: protocol error from peer")
+	}
+	// yamux closed the transport already; wait for its close to finish.
+	_ = s.conn.Close()
+	s.err = err
+	s.cancel(err)
+	close(s.done)
+	if err != ErrSessionClosed {
+		s.log.Warn("wsplex/mux: session ended", "remote", s.RemoteAddr(), "err", err)
+	}
+}
+
+// Open opens a new stream to the peer. It does not wait for the peer to
+// accept: bytes may be written at once. ctx is checked before opening;
+// opening waits only when 256 streams are already waiting for the peer's
+// acknowledgement. Open fails with ErrGoAway once the peer shuts down, and
+// with an error matching ErrSessionClosed after the session ended.
+func (s *Session) Open(ctx context.Context) (*Stream, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if s.isDone() {
+		return nil, s.closedError()
+	}
+	ys, err := s.ys.OpenStream()
+	if err != nil {
+		return nil, s.translate("open", err)
+	}
+	return s.newStream(ys, false), nil
+}
+
+// Accept waits for the peer's next stream. ctx bounds the wait. Streams
+// over Options.MaxStreams are reset with CODE_RESOURCE_EXHAUSTED and not
+// returned.
+func (s *Session) Accept(ctx context.Context) (*Stream, error) {
+	for {
+		ys, err := s.ys.AcceptStreamWithContext(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return nil, s.translate("accept", err)
+		}
+		st := s.newStream(ys, true)
+		s.mu.Lock()
+		over := s.inbound > s.opts.MaxStreams
+		s.mu.Unlock()
+		if over {
+			s.log.Debug("wsplex/mux: refusing stream over limit", "remote", s.RemoteAddr(), "limit", s.opts.MaxStreams)
+			st.Reset(codeResourceExhausted, fmt.Sprintf("too many concurrent streams (limit %d)", s.opts.MaxStreams))
+			st.Close()
+			continue
+		}
+		return st, nil
+	}
+}
+
+func (s *Session) newStream(ys *yamux.Stream, inbound bool) *Stream {
+	st := &Stream{ys: ys, sess: s, id: ys.StreamID(), inbound: inbound}
+	st.ctx, st.cancel = context.WithCancelCause(s.ctx)
+	s.mu.Lock()
+	s.open++
+	if inbound {
+		s.inbound++
+	}
+	s.mu.Unlock()
+	s.fc.attach(st)
+	return st
+}
+
+func (s *Session) streamClosed(st *Stream) {
+	s.mu.Lock()
+	s.open--
+	if st.inbound {
+		s.inbound--
+	}
+	close(s.changed)
+	s.changed = make(chan struct{})
+	s.mu.Unlock()
+}
+
+// NumStreams returns how many streams were opened or accepted and are not
+// yet closed.
+func (s *Session) NumStreams() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.open
+}
+
+// GoAway tells the peer to open no more streams; streams already open go
+// on. The peer's Open then fails with ErrGoAway.
+func (s *Session) GoAway() error {
+	if err := s.ys.GoAway(); err != nil {
+		return s.translate("goaway", err)
+	}
+	return nil
+}
+
+// Drain sends GoAway and waits until every stream is closed, ctx is done
+// or the session ends. It returns ctx's error if ctx ended first.
+func (s *Session) Drain(ctx context.Context) error {
+	if err := s.GoAway(); err != nil && !errors.Is(err, ErrSessionClosed) {
+		return err
+	}
+	for {
+		s.mu.Lock()
+		n, changed := s.open, s.changed
+		s.mu.Unlock()
+		if n == 0 {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-s.done:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// Close ends the session: every stream fails with an error matching
+// ErrSessionClosed, the WebSocket is closed with code 1000, and Close waits
+// for the session's goroutines to exit. Close is idempotent.
+func (s *Session) Close() error {
+	s.closing.Store(true)
+	_ = s.ys.Close()
+	<-s.done
+	return nil
+}
+
+// Done returns a channel that is closed when the session has ended.
+func (s *Session) Done() <-chan struct{} { return s.done }
+
+// Err returns nil while the session runs, and afterwards why it ended:
+// ErrSessionClosed after Close, transport.ErrPeerClosed after the peer
+// closed it, or the error that killed it (such as
+// transport.ErrKeepAliveTimeout).
+func (s *Session) Err() error {
+	if !s.isDone() {
+		return nil
+	}
+	return s.err
+}
+
+// Context returns a context that is cancelled when the session ends.
+func (s *Session) Context() context.Context { return s.ctx }
+
+// IsClient reports whether this is the dialing side.
+func (s *Session) IsClient() bool { return s.client }
+
+// LocalAddr returns the local address of the TCP connection.
+func (s *Session) LocalAddr() net.Addr { return s.conn.LocalAddr() }
+
+// RemoteAddr returns the remote address of the TCP connection.
+func (s *Session) RemoteAddr() net.Addr { return s.conn.RemoteAddr() }
+
+func (s *Session) isDone() bool {
+	select {
+	case <-s.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// closedError is the error for calls on an ended session.
+func (s *Session) closedError() error {
+	select {
+	case <-s.done:
+	case <-time.After(s.opts.closeWait()):
+		// yamux reported shutdown before our watcher ran; it will soon.
+	}
+	if s.err == nil || s.err == ErrSessionClosed {
+		return ErrSessionClosed
+	}
+	return &sessionClosedError{cause: s.err}
+}
+
+func (o *Options) closeWait() time.Duration {
+	if o.CloseTimeout > 0 {
+		return o.CloseTimeout + time.Second
+	}
+	return 6 * time.Second
+}
+
+// sessionClosedError is ErrSessionClosed with the reason the session ended.
+type sessionClosedError struct{ cause error }
+
+func (e *sessionClosedError) Error() string { return ErrSessionClosed.Error() + ": " + e.cause.Error() }
+func (e *sessionClosedError) Unwrap() error { return e.cause }
+func (e *sessionClosedError) Is(target error) bool {
+	return target == ErrSessionClosed || target == net.ErrClosed
+}
+
+// yamuxLogger routes yamux's log lines to slog at debug level: our own
+// code reports the failures that matter.
+type yamuxLogger struct{ l *slog.Logger }
+
+func (y yamuxLogger) Print(v ...any)                 { y.l.Debug(fmt.Sprint(v...)) }
+func (y yamuxLogger) Printf(format string, v ...any) { y.l.Debug(fmt.Sprintf(format, v...)) }
+func (y yamuxLogger) Println(v ...any)               { y.l.Debug(fmt.Sprint(v...)) }
+
+var _ io.ReadWriteCloser = (*frameConn)(nil)

@@ -1,0 +1,522 @@
+package mux_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"go.uber.org/goleak"
+	"golang.org/x/net/nettest"
+
+	"github.com/wsplex/wsplex/internal/plextest"
+	"github.com/wsplex/wsplex/mux"
+	wsplexv1 "github.com/wsplex/wsplex/proto/wsplex/v1"
+	"github.com/wsplex/wsplex/transport"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// streamPair opens a stream from client and accepts it on server.
+func streamPair(t testing.TB, client, server *mux.Session) (a, b *mux.Stream) {
+	t.Helper()
+	a, err := client.Open(t.Context())
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	b, err = server.Accept(t.Context())
+	if err != nil {
+		t.Fatalf("Accept: %v", err)
+	}
+	t.Cleanup(func() {
+		a.Close()
+		b.Close()
+	})
+	return a, b
+}
+
+func TestStreamConformance(t *testing.T) {
+	nettest.TestConn(t, func() (c1, c2 net.Conn, stop func(), err error) {
+		h, err := mux.NewHandler(func(s *mux.Session) { <-s.Done() }, nil)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		accepted := make(chan *mux.Session, 1)
+		h, _ = mux.NewHandler(func(s *mux.Session) {
+			accepted <- s
+			<-s.Done()
+		}, nil)
+		srv := httptest.NewServer(h)
+		client, err := mux.Dial(context.Background(), plextest.WebSocketURL(srv.URL), nil)
+		if err != nil {
+			srv.Close()
+			return nil, nil, nil, err
+		}
+		server := <-accepted
+		a, err := client.Open(context.Background())
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		b, err := server.Accept(context.Background())
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		stop = func() {
+			a.Close()
+			b.Close()
+			client.Close()
+			h.Close()
+			srv.Close()
+		}
+		return a, b, stop, nil
+	})
+}
+
+func TestStreamsCarryBytesBothWays(t *testing.T) {
+	client, server := plextest.SessionPair(t, nil)
+	for _, dir := range []struct {
+		name          string
+		opener, accpt *mux.Session
+	}{{"client-opens", client, server}, {"server-opens", server, client}} {
+		t.Run(dir.name, func(t *testing.T) {
+			a, b := streamPair(t, dir.opener, dir.accpt)
+			want := bytes.Repeat([]byte("wsplex"), 100000)
+			go func() {
+				a.Write(want)
+				a.CloseWrite()
+			}()
+			got, err := io.ReadAll(b)
+			if err != nil || !bytes.Equal(got, want) {
+				t.Fatalf("read %d bytes, err %v", len(got), err)
+			}
+			// The other half still works after CloseWrite.
+			go func() {
+				b.Write([]byte("reply"))
+				b.CloseWrite()
+			}()
+			got, err = io.ReadAll(a)
+			if err != nil || string(got) != "reply" {
+				t.Fatalf("reply %q, %v", got, err)
+			}
+		})
+	}
+}
+
+func TestResetCarriesStatusToBothEnds(t *testing.T) {
+	client, server := plextest.SessionPair(t, nil)
+	a, b := streamPair(t, client, server)
+
+	if _, err := a.Write([]byte("before")); err != nil {
+		t.Fatal(err)
+	}
+	// b blocks in Write once a's window is full; a's reset must free it.
+	writeErr := make(chan error, 1)
+	go func() {
+		buf := make([]byte, 64<<10)
+		for {
+			if _, err := b.Write(buf); err != nil {
+				writeErr <- err
+				return
+			}
+		}
+	}()
+	if err := a.Reset(wsplexv1.Code_CODE_PERMISSION_DENIED, "not yours"); err != nil {
+		t.Fatal(err)
+	}
+
+	got := make([]byte, 6)
+	if _, err := io.ReadFull(b, got); err != nil || string(got) != "before" {
+		t.Fatalf("data sent before the reset: %q, %v", got, err)
+	}
+	var re *mux.ResetError
+	_, err := b.Read(got)
+	if !errors.As(err, &re) || re.Code != wsplexv1.Code_CODE_PERMISSION_DENIED || re.Message != "not yours" || !re.Remote {
+		t.Fatalf("peer read after reset: %v", err)
+	}
+	if err := <-writeErr; !errors.As(err, &re) || re.Code != wsplexv1.Code_CODE_PERMISSION_DENIED {
+		t.Fatalf("peer write after reset: %v", err)
+	}
+	<-b.Context().Done()
+	if cause := context.Cause(b.Context()); !errors.As(cause, &re) {
+		t.Fatalf("peer context cause: %v", cause)
+	}
+	if _, err := a.Read(got); !errors.As(err, &re) || re.Remote {
+		t.Fatalf("local read after reset: %v", err)
+	}
+	if _, err := a.Write(got); !errors.As(err, &re) || re.Remote {
+		t.Fatalf("local write after reset: %v", err)
+	}
+}
+
+func TestCloseTellsPeerToStopWriting(t *testing.T) {
+	client, server := plextest.SessionPair(t, nil)
+	a, b := streamPair(t, client, server)
+	if _, err := b.Write([]byte("unread")); err != nil {
+		t.Fatal(err)
+	}
+	a.Close() // without reading
+
+	var re *mux.ResetError
+	var err error
+	for err == nil {
+		_, err = b.Write(make([]byte, 1024))
+	}
+	if !errors.As(err, &re) || re.Code != wsplexv1.Code_CODE_OK {
+		t.Fatalf("write after peer Close: %v, want ResetError with CODE_OK", err)
+	}
+	if _, err := io.ReadAll(b); err != nil {
+		t.Fatalf("read after peer Close: %v, want clean EOF", err)
+	}
+	if _, err := a.Read(make([]byte, 1)); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("read after Close: %v", err)
+	}
+	// Both ends released the stream.
+	b.Close()
+	if n := client.NumStreams() + server.NumStreams(); n != 0 {
+		t.Fatalf("%d streams still open", n)
+	}
+}
+
+func TestMaxStreamsRefusesExtra(t *testing.T) {
+	client, server := plextest.SessionPair(t, &mux.Options{MaxStreams: 2})
+	for range 2 {
+		streamPair(t, client, server)
+	}
+	extra, err := client.Open(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer extra.Close()
+	accepted := make(chan error, 1)
+	ctx, cancel := context.WithCancel(t.Context())
+	go func() {
+		_, err := server.Accept(ctx) // refuses extra, then waits
+		accepted <- err
+	}()
+	var re *mux.ResetError
+	if _, err := extra.Read(make([]byte, 1)); !errors.As(err, &re) || re.Code != wsplexv1.Code_CODE_RESOURCE_EXHAUSTED {
+		t.Fatalf("extra stream read: %v, want RESOURCE_EXHAUSTED", err)
+	}
+	cancel()
+	if err := <-accepted; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Accept: %v", err)
+	}
+}
+
+func TestSessionCloseUnderLoadEndsEveryStream(t *testing.T) {
+	client, server := plextest.SessionPair(t, nil)
+	const n = 50
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*n)
+	go func() {
+		for {
+			s, err := server.Accept(context.Background())
+			if err != nil {
+				return
+			}
+			go func() {
+				defer s.Close()
+				io.Copy(s, s)
+			}()
+		}
+	}()
+	ready := make(chan struct{}, n)
+	for range n {
+		s, err := client.Open(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, 32<<10)
+			first := true
+			for {
+				if _, err := s.Read(buf); err != nil {
+					errs <- err
+					return
+				}
+				if first {
+					ready <- struct{}{}
+					first = false
+				}
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, 32<<10)
+			for {
+				if _, err := s.Write(buf); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+		defer s.Close()
+	}
+	for range n {
+		<-ready // every stream is moving data
+	}
+	client.Close()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if !errors.Is(err, mux.ErrSessionClosed) {
+			t.Errorf("stream ended with %v, want ErrSessionClosed", err)
+		}
+	}
+	<-server.Done()
+	if !errors.Is(server.Err(), transport.ErrPeerClosed) {
+		t.Errorf("server session Err = %v, want ErrPeerClosed", server.Err())
+	}
+	if !errors.Is(client.Err(), mux.ErrSessionClosed) {
+		t.Errorf("client session Err = %v", client.Err())
+	}
+	if _, err := client.Open(context.Background()); !errors.Is(err, mux.ErrSessionClosed) || !errors.Is(err, net.ErrClosed) {
+		t.Errorf("Open after Close: %v", err)
+	}
+}
+
+func TestDeadlinesOnStreams(t *testing.T) {
+	client, server := plextest.SessionPair(t, nil)
+	a, b := streamPair(t, client, server)
+	a.SetReadDeadline(time.Now().Add(10 * time.Millisecond))
+	_, err := a.Read(make([]byte, 1))
+	var ne net.Error
+	if !errors.Is(err, os.ErrDeadlineExceeded) || !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("read past deadline: %v", err)
+	}
+	a.SetReadDeadline(time.Time{})
+	b.Write([]byte("x"))
+	if _, err := io.ReadFull(a, make([]byte, 1)); err != nil {
+		t.Fatalf("read after moving deadline: %v", err)
+	}
+}
+
+func TestHandshakeRefusals(t *testing.T) {
+	srv := plextest.NewServer(t, func(s *mux.Session) { <-s.Done() }, &mux.HandlerOptions{
+		OriginPatterns: []string{"*.friend.example"},
+	})
+	for _, tc := range []struct {
+		name       string
+		protocols  []string
+		origin     string
+		wantStatus int
+		wantBody   string
+	}{
+		{"no-subprotocol", nil, "", http.StatusBadRequest, "wsplex.v1"},
+		{"wrong-subprotocol", []string{"chat"}, "", http.StatusBadRequest, "wsplex.v1"},
+		{"foreign-origin", []string{mux.Subprotocol}, "http://evil.example", http.StatusForbidden, "origin"},
+		{"allowed-origin", []string{mux.Subprotocol}, "https://app.friend.example", http.StatusSwitchingProtocols, ""},
+		{"same-origin", []string{mux.Subprotocol}, srv.HTTP.URL, http.StatusSwitchingProtocols, ""},
+		{"no-origin", []string{mux.Subprotocol}, "", http.StatusSwitchingProtocols, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := websocket.Dialer{Subprotocols: tc.protocols}
+			h := http.Header{}
+			if tc.origin != "" {
+				h.Set("Origin", tc.origin)
+			}
+			ws, resp, err := d.DialContext(t.Context(), srv.URL, h)
+			if ws != nil {
+				ws.Close()
+			}
+			if resp == nil {
+				t.Fatalf("no response: %v", err)
+			}
+			if resp.StatusCode != tc.wantStatus {
+				t.Fatalf("status %d, want %d (%v)", resp.StatusCode, tc.wantStatus, err)
+			}
+			if tc.wantBody != "" {
+				body, _ := io.ReadAll(resp.Body)
+				if !strings.Contains(string(body), tc.wantBody) {
+					t.Fatalf("body %q does not mention %q", body, tc.wantBody)
+				}
+			}
+		})
+	}
+	t.Run("plain-get", func(t *testing.T) {
+		resp, err := http.Get(srv.HTTP.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUpgradeRequired {
+			t.Fatalf("status %d, want 426", resp.StatusCode)
+		}
+	})
+}
+
+func TestDialSendsHeadersAndQuotesRefusals(t *testing.T) {
+	h, err := mux.NewHandler(func(s *mux.Session) { <-s.Done() }, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer sesame" {
+			http.Error(w, "bad token", http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	url := plextest.WebSocketURL(srv.URL)
+
+	_, err = mux.Dial(t.Context(), url, nil)
+	if err == nil || !strings.Contains(err.Error(), "401") || !strings.Contains(err.Error(), "bad token") {
+		t.Fatalf("dial without token: %v", err)
+	}
+	s, err := mux.Dial(t.Context(), url, &mux.DialOptions{Header: http.Header{"Authorization": {"Bearer sesame"}}})
+	if err != nil {
+		t.Fatalf("dial with token: %v", err)
+	}
+	s.Close()
+}
+
+func TestDialContextBoundsHandshake(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			io.Copy(io.Discard, c) // never answers
+			c.Close()
+		}
+	}()
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	_, err = mux.Dial(ctx, "ws://"+ln.Addr().String(), nil)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("dial: %v, want context.DeadlineExceeded", err)
+	}
+	ln.Close()
+}
+
+func TestShutdownDrainsThenCloses(t *testing.T) {
+	accepted := make(chan *mux.Session, 1)
+	srv := plextest.NewServer(t, func(s *mux.Session) {
+		accepted <- s
+		<-s.Done()
+	}, nil)
+	client := srv.Dial(t, nil)
+	server := <-accepted
+	a, b := streamPair(t, client, server)
+
+	shut := make(chan error, 1)
+	go func() { shut <- srv.Handler.Shutdown(context.Background()) }()
+
+	// New sessions are refused while draining...
+	for {
+		_, err := mux.Dial(t.Context(), srv.URL, nil)
+		if err == nil {
+			t.Fatal("dial during shutdown succeeded")
+		}
+		if strings.Contains(err.Error(), "503") {
+			break
+		}
+	}
+	// ...the peer may open no new streams once the go-away arrives...
+	for {
+		s, err := client.Open(t.Context())
+		if errors.Is(err, mux.ErrGoAway) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("Open during shutdown: %v", err)
+		}
+		var re *mux.ResetError
+		if _, err := s.Read(make([]byte, 1)); !errors.As(err, &re) {
+			t.Fatalf("stream opened during shutdown: %v", err)
+		}
+		s.Close()
+	}
+	// ...and the open stream still carries data.
+	if _, err := a.Write([]byte("still")); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, 5)
+	if _, err := io.ReadFull(b, got); err != nil || string(got) != "still" {
+		t.Fatalf("%q, %v", got, err)
+	}
+	select {
+	case err := <-shut:
+		t.Fatalf("Shutdown returned %v with a stream open", err)
+	default:
+	}
+	a.Close()
+	b.Close()
+	if err := <-shut; err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	<-client.Done()
+}
+
+func TestShutdownGivesUpAtDeadline(t *testing.T) {
+	accepted := make(chan *mux.Session, 1)
+	srv := plextest.NewServer(t, func(s *mux.Session) {
+		accepted <- s
+		<-s.Done()
+	}, nil)
+	client := srv.Dial(t, nil)
+	streamPair(t, client, <-accepted) // never closed before the deadline
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	if err := srv.Handler.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	<-client.Done()
+}
+
+func TestGarbageEndsOnlyThatSession(t *testing.T) {
+	sessions := make(chan *mux.Session, 2)
+	srv := plextest.NewServer(t, func(s *mux.Session) {
+		sessions <- s
+		<-s.Done()
+	}, nil)
+	good := srv.Dial(t, nil)
+	goodServer := <-sessions
+
+	d := websocket.Dialer{Subprotocols: []string{mux.Subprotocol}}
+	ws, _, err := d.DialContext(t.Context(), srv.URL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	bad := <-sessions
+	ws.WriteMessage(websocket.BinaryMessage, []byte("GET / HTTP/1.1\r\n\r\n this is not yamux"))
+	<-bad.Done()
+	if bad.Err() == nil {
+		t.Fatal("session with garbage has no error")
+	}
+	// The other session is untouched.
+	a, b := streamPair(t, good, goodServer)
+	a.Write([]byte("ok"))
+	if _, err := io.ReadFull(b, make([]byte, 2)); err != nil {
+		t.Fatalf("other session: %v", err)
+	}
+}
+
+func TestInvalidOptionsAreErrors(t *testing.T) {
+	if _, err := mux.NewHandler(func(*mux.Session) {}, &mux.HandlerOptions{Options: mux.Options{WindowSize: 1}}); err == nil {
+		t.Error("NewHandler accepted a tiny window")
+	}
+	if _, err := mux.NewHandler(nil, nil); err == nil {
+		t.Error("NewHandler accepted a nil func")
+	}
+	if _, err := mux.Dial(t.Context(), "ws://127.0.0.1:1", &mux.DialOptions{Options: mux.Options{MaxStreams: -1}}); err == nil {
+		t.Error("Dial accepted negative MaxStreams")
+	}
+}
