@@ -222,4 +222,3 @@ const (
 )
 
 var writeBufferPool = &sync.Pool{}
-
