@@ -1,0 +1,58 @@
+package stream
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/wsplex/wsplex/mux"
+	wsplexv1 "github.com/wsplex/wsplex/proto/wsplex/v1"
+)
+
+// OpenOptions configure Open. A nil *OpenOptions means defaults.
+type OpenOptions struct {
+	Options
+
+	// Metadata travels with the open request.
+	Metadata Metadata
+}
+
+// Open opens a stream called name on sess and writes the open request. It
+// does not wait for the peer's answer: the caller may Send at once, and the
+// answer arrives with the first Receive or Read, or from Response. A name
+// no handler serves then gives an *Error matching ErrNotFound, with the
+// peer's message. ctx bounds the opening only. Open fails with an *Error
+// matching ErrUnavailable when the peer is shutting down.
+func Open(ctx context.Context, sess *mux.Session, name string, opts *OpenOptions) (*Stream, error) {
+	var oo OpenOptions
+	if opts != nil {
+		oo = *opts
+	}
+	o := oo.Options.withDefaults()
+	if err := CheckName(name); err != nil {
+		return nil, err
+	}
+	req := &wsplexv1.OpenRequest{Name: name, Metadata: oo.Metadata.toProto()}
+	if size := proto.Size(req); size > o.MaxHeaderSize {
+		return nil, fmt.Errorf("wsplex/stream: open request of %d bytes exceeds MaxHeaderSize %d", size, o.MaxHeaderSize)
+	}
+	ms, err := sess.Open(ctx)
+	if errors.Is(err, mux.ErrGoAway) {
+		return nil, &Error{Code: CodeUnavailable, Message: "peer accepts no new streams", Remote: true}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := writeDelimited(ms, req); err != nil {
+		ms.Close()
+		return nil, fromMux(err)
+	}
+	md := oo.Metadata
+	if md == nil {
+		md = Metadata{}
+	}
+	return &Stream{ms: ms, name: name, md: md, opts: o, br: bufio.NewReaderSize(ms, readBufferSize), opener: true}, nil
+}

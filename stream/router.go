@@ -1,0 +1,222 @@
+package stream
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"time"
+
+	"google.golang.org/protobuf/encoding/protodelim"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/wsplex/wsplex/mux"
+	wsplexv1 "github.com/wsplex/wsplex/proto/wsplex/v1"
+	"github.com/wsplex/wsplex/transport"
+)
+
+// Handler serves one stream. ServeStream runs on its own goroutine; ctx is
+// the stream's context, cancelled when the stream is cancelled or reset or
+// the session ends. The returned error sets the status the stream ends
+// with (see CodeOf): nil ends it cleanly, an *Error with its code.
+type Handler interface {
+	ServeStream(ctx context.Context, s *Stream) error
+}
+
+// HandlerFunc adapts a func to Handler.
+type HandlerFunc func(ctx context.Context, s *Stream) error
+
+// ServeStream calls f(ctx, s).
+func (f HandlerFunc) ServeStream(ctx context.Context, s *Stream) error { return f(ctx, s) }
+
+// Router routes the streams a peer opens to handlers by name. Patterns are
+// those of http.ServeMux without method or host: "/chat/room/42" matches
+// only that name, "/chat/room/{id}" any one segment (read it with
+// Stream.PathValue), "/files/{path...}" the rest, and a pattern ending in
+// "/" every name below it; the most specific pattern wins.
+//
+// A Router may serve many sessions at once, and Handle may be called while
+// it serves.
+type Router struct {
+	opts Options
+	m    *http.ServeMux
+}
+
+// NewRouter returns an empty Router. A nil opts means defaults.
+func NewRouter(opts *Options) *Router {
+	return &Router{opts: opts.withDefaults(), m: http.NewServeMux()}
+}
+
+// Handle registers h for pattern. Like http.ServeMux.Handle, it panics if
+// the pattern is invalid or conflicts with another: both are programming
+// errors.
+func (r *Router) Handle(pattern string, h Handler) {
+	if !strings.HasPrefix(pattern, "/") {
+		panic("wsplex/stream: pattern " + pattern + " must start with \"/\"")
+	}
+	r.m.HandleFunc(pattern, func(w http.ResponseWriter, req *http.Request) {
+		if mw, ok := w.(*matchWriter); ok {
+			mw.h, mw.req = h, req
+		}
+	})
+}
+
+// HandleFunc registers f for pattern.
+func (r *Router) HandleFunc(pattern string, f func(ctx context.Context, s *Stream) error) {
+	r.Handle(pattern, HandlerFunc(f))
+}
+
+// Serve accepts the streams the peer of sess opens and serves each on its
+// own goroutine until the session ends, then waits for the handlers to
+// return. It returns nil when the session was closed by either side, and
+// otherwise the error that ended it.
+func (r *Router) Serve(sess *mux.Session) error {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		ms, err := sess.Accept(context.Background())
+		if err != nil {
+			<-sess.Done()
+			if errors.Is(sess.Err(), mux.ErrSessionClosed) || errors.Is(sess.Err(), transport.ErrPeerClosed) {
+				return nil
+			}
+			return sess.Err()
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.serveStream(ms)
+		}()
+	}
+}
+
+func (r *Router) serveStream(ms *mux.Stream) {
+	defer ms.Close()
+	log := r.opts.Logger
+	ms.SetReadDeadline(time.Now().Add(r.opts.OpenTimeout))
+	br := bufio.NewReaderSize(ms, readBufferSize)
+	req, code, msg := readOpenRequest(br, r.opts.MaxHeaderSize)
+	if code != CodeOK {
+		log.Debug("wsplex/stream: refused open request", "remote", ms.RemoteAddr(), "code", codeText(code), "err", msg)
+		refuse(ms, code, msg)
+		return
+	}
+	if req == nil {
+		return // the peer left before asking
+	}
+	ms.SetReadDeadline(time.Time{})
+	name := req.GetName()
+	h, hreq := r.match(name)
+	if h == nil {
+		log.Debug("wsplex/stream: no handler", "stream", name, "remote", ms.RemoteAddr())
+		refuse(ms, CodeNotFound, fmt.Sprintf("no handler for stream %q", name))
+		return
+	}
+	s := &Stream{ms: ms, name: name, md: metadataFromProto(req.Metadata), opts: r.opts, br: br, req: hreq}
+	var respMD Metadata
+	if r.opts.OnOpen != nil {
+		md, err := r.opts.OnOpen(s.Context(), s)
+		if err != nil {
+			code, msg := statusOf(err)
+			log.Debug("wsplex/stream: OnOpen refused stream", "stream", name, "remote", ms.RemoteAddr(), "err", err)
+			refuse(ms, code, msg)
+			return
+		}
+		respMD = md
+	}
+	if err := s.respond(&wsplexv1.Status{Code: CodeOK}, respMD); err != nil {
+		return
+	}
+	r.run(h, s)
+}
+
+// run calls the handler and ends the stream with its outcome. A panic
+// resets only this stream.
+func (r *Router) run(h Handler, s *Stream) {
+	defer func() {
+		if p := recover(); p != nil {
+			r.opts.Logger.Error("wsplex/stream: handler panicked", "stream", s.name, "remote", s.RemoteAddr(),
+				"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			s.CloseWithError(NewError(CodeInternal, "handler panicked"))
+		}
+	}()
+	if err := h.ServeStream(s.Context(), s); err != nil {
+		s.CloseWithError(err)
+		return
+	}
+	s.CloseWrite()
+	s.Close()
+}
+
+// readOpenRequest decodes the open request at the start of a stream. It
+// returns the request, or the code and message to refuse it with, or
+// neither when the peer left before sending one.
+func readOpenRequest(br *bufio.Reader, limit int) (*wsplexv1.OpenRequest, Code, string) {
+	var req wsplexv1.OpenRequest
+	err := protodelim.UnmarshalOptions{MaxSize: int64(limit)}.UnmarshalFrom(br, &req)
+	if err != nil {
+		code, msg := classifyBadRequest(err, limit)
+		return nil, code, msg
+	}
+	if err := CheckName(req.GetName()); err != nil {
+		return nil, CodeInvalidArgument, err.Error()
+	}
+	return &req, CodeOK, ""
+}
+
+// classifyBadRequest turns a failed open-request read into a refusal, or
+// CodeOK when there is nobody left to answer.
+func classifyBadRequest(err error, limit int) (Code, string) {
+	var tooBig *protodelim.SizeTooLargeError
+	switch {
+	case errors.As(err, &tooBig):
+		return CodeResourceExhausted, fmt.Sprintf("open request of %d bytes exceeds the %d-byte limit", tooBig.Size, limit)
+	case isTimeout(err):
+		return CodeDeadlineExceeded, "no open request in time"
+	case errors.Is(err, proto.Error), err == io.ErrUnexpectedEOF:
+		return CodeInvalidArgument, "malformed open request: " + err.Error()
+	}
+	return CodeOK, "" // the peer left (EOF, reset, session closed)
+}
+
+// refuse answers an open with a failure status and resets the stream, so
+// that the opener's reads and writes fail at once.
+func refuse(ms *mux.Stream, code Code, msg string) {
+	st := &wsplexv1.Status{Code: code, Message: msg}
+	ms.SetWriteDeadline(time.Now().Add(time.Second))
+	writeDelimited(ms, &wsplexv1.OpenResponse{Status: st})
+	ms.Reset(code, msg)
+}
+
+// match finds the handler for name with http.ServeMux's matching rules.
+func (r *Router) match(name string) (Handler, *http.Request) {
+	req := &http.Request{Method: http.MethodGet, URL: &url.URL{Path: name}, RequestURI: name, Host: "wsplex"}
+	var mw matchWriter
+	r.m.ServeHTTP(&mw, req)
+	return mw.h, mw.req
+}
+
+// matchWriter receives the matched handler from the ServeMux; whatever a
+// not-found or redirect handler writes to it is dropped.
+type matchWriter struct {
+	h      Handler
+	req    *http.Request
+	header http.Header
+}
+
+func (w *matchWriter) Header() http.Header {
+	if w.header == nil {
+		w.header = http.Header{}
+	}
+	return w.header
+}
+func (w *matchWriter) Write(p []byte) (int, error) { return len(p), nil }
+func (w *matchWriter) WriteHeader(int)             {}
+
+const readBufferSize = 4 << 10
