@@ -54,7 +54,8 @@ type frameConn struct {
 	captureLeft uint32 // body bytes of a reset frame still to capture
 	captureID   uint32
 	capture     []byte
-	broken      bool // the peer broke the frame layout; pass bytes blindly
+	broken      bool  // the peer broke the frame layout; pass bytes blindly
+	protoErr    error // why, for Close and Session.Err; set on yamux's receive goroutine before it closes
 
 	mu      sync.Mutex // guards streams
 	streams map[uint32]*streamState
@@ -71,7 +72,17 @@ func newFrameConn(c *transport.Conn) *frameConn {
 	return &frameConn{conn: c, streams: make(map[uint32]*streamState)}
 }
 
-func (f *frameConn) Close() error { return f.conn.Close() }
+// Close closes the transport, with close code 1002 after a protocol error.
+// yamux calls it from its receive goroutine after Read failed, so reading
+// protoErr here is ordered after scan wrote it.
+func (f *frameConn) Close() error {
+	if f.protoErr != nil {
+		return f.conn.CloseWithCode(closeProtocolError, f.protoErr.Error())
+	}
+	return f.conn.Close()
+}
+
+const closeProtocolError = 1002
 
 // Write receives yamux's output: a 12-byte header, then for data frames the
 // body in a second call.
@@ -192,13 +203,15 @@ func (f *frameConn) scan(buf []byte) (int, error) {
 			if h[0] != 0 || h.typ() > typeGoAway {
 				// Let yamux reject it and end the session.
 				f.broken = true
+				f.protoErr = fmt.Errorf("wsplex/mux: protocol error: invalid frame header %x", h[:])
 				n := copy(buf[w:], buf[i:])
 				return w + n, nil
 			}
 			if h.typ() == typeData && h.flags()&flagRST != 0 {
 				if h.length() > maxResetReason {
-					return 0, fmt.Errorf("wsplex/mux: reset frame for stream %d has a %d-byte reason, over the %d-byte limit",
+					f.protoErr = fmt.Errorf("wsplex/mux: protocol error: reset frame for stream %d has a %d-byte reason, over the %d-byte limit",
 						h.id(), h.length(), maxResetReason)
+					return 0, f.protoErr
 				}
 				i += headerSize
 				if h.length() == 0 {

@@ -480,32 +480,66 @@ func TestShutdownGivesUpAtDeadline(t *testing.T) {
 	<-client.Done()
 }
 
-func TestGarbageEndsOnlyThatSession(t *testing.T) {
-	sessions := make(chan *mux.Session, 2)
-	srv := plextest.NewServer(t, func(s *mux.Session) {
-		sessions <- s
-		<-s.Done()
-	}, nil)
-	good := srv.Dial(t, nil)
-	goodServer := <-sessions
+func TestBadInputEndsOnlyThatSession(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		send     func(ws *websocket.Conn) error
+		want     error // nil: any error
+		wantCode int
+	}{
+		{"garbage", func(ws *websocket.Conn) error {
+			return ws.WriteMessage(websocket.BinaryMessage, []byte("GET / HTTP/1.1\r\n\r\n this is not yamux"))
+		}, nil, websocket.CloseProtocolError},
+		{"text-frame", func(ws *websocket.Conn) error {
+			return ws.WriteMessage(websocket.TextMessage, []byte("hello"))
+		}, transport.ErrTextMessage, websocket.CloseUnsupportedData},
+		{"huge-reset-reason", func(ws *websocket.Conn) error {
+			// A wsplex reset frame announcing a 1 MiB reason.
+			return ws.WriteMessage(websocket.BinaryMessage, []byte{0, 0, 0, 8, 0, 0, 0, 1, 0, 0x10, 0, 0})
+		}, nil, websocket.CloseProtocolError},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sessions := make(chan *mux.Session, 2)
+			srv := plextest.NewServer(t, func(s *mux.Session) {
+				sessions <- s
+				<-s.Done()
+			}, nil)
+			good := srv.Dial(t, nil)
+			goodServer := <-sessions
 
-	d := websocket.Dialer{Subprotocols: []string{mux.Subprotocol}}
-	ws, _, err := d.DialContext(t.Context(), srv.URL, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ws.Close()
-	bad := <-sessions
-	ws.WriteMessage(websocket.BinaryMessage, []byte("GET / HTTP/1.1\r\n\r\n this is not yamux"))
-	<-bad.Done()
-	if bad.Err() == nil {
-		t.Fatal("session with garbage has no error")
-	}
-	// The other session is untouched.
-	a, b := streamPair(t, good, goodServer)
-	a.Write([]byte("ok"))
-	if _, err := io.ReadFull(b, make([]byte, 2)); err != nil {
-		t.Fatalf("other session: %v", err)
+			d := websocket.Dialer{Subprotocols: []string{mux.Subprotocol}}
+			ws, _, err := d.DialContext(t.Context(), srv.URL, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ws.Close()
+			peerSaw := make(chan error, 1)
+			go func() { // read, so that gorilla answers the server's close frame
+				for {
+					if _, _, err := ws.ReadMessage(); err != nil {
+						peerSaw <- err
+						return
+					}
+				}
+			}()
+			bad := <-sessions
+			if err := tc.send(ws); err != nil {
+				t.Fatal(err)
+			}
+			<-bad.Done()
+			if bad.Err() == nil || tc.want != nil && !errors.Is(bad.Err(), tc.want) {
+				t.Fatalf("bad session ended with %v, want %v", bad.Err(), tc.want)
+			}
+			if err := <-peerSaw; !websocket.IsCloseError(err, tc.wantCode) {
+				t.Fatalf("peer saw %v, want close code %d", err, tc.wantCode)
+			}
+			// The other session is untouched.
+			a, b := streamPair(t, good, goodServer)
+			a.Write([]byte("ok"))
+			if _, err := io.ReadFull(b, make([]byte, 2)); err != nil {
+				t.Fatalf("other session: %v", err)
+			}
+		})
 	}
 }
 

@@ -7,8 +7,9 @@ import (
 )
 
 // Metadata is what a stream's open request and response carry besides the
-// name, like HTTP headers: keys map to one or more values. The methods
-// lowercase keys; the map may also be used directly with lowercase keys.
+// name, like HTTP headers: keys map to one or more values. Keys are case
+// insensitive and travel in lowercase: the methods lowercase them, and so
+// does sending.
 type Metadata map[string][]string
 
 // Get returns the first value of key, or "".
@@ -39,6 +40,11 @@ func (m Metadata) toProto() map[string]*wsplexv1.Values {
 	}
 	out := make(map[string]*wsplexv1.Values, len(m))
 	for k, v := range m {
+		k = strings.ToLower(k) // keys set on the map directly may be mixed-case
+		if prev := out[k]; prev != nil {
+			prev.Values = append(prev.Values, v...)
+			continue
+		}
 		out[k] = &wsplexv1.Values{Values: v}
 	}
 	return out
@@ -47,7 +53,8 @@ func (m Metadata) toProto() map[string]*wsplexv1.Values {
 func metadataFromProto(p map[string]*wsplexv1.Values) Metadata {
 	m := make(Metadata, len(p))
 	for k, v := range p {
-		m[k] = v.GetValues()
+		k = strings.ToLower(k)
+		m[k] = append(m[k], v.GetValues()...)
 	}
 	return m
 }

@@ -369,10 +369,10 @@ func (c *Conn) readLoop() {
 		}
 	}
 	if abort {
-		// We sent a close frame after a protocol violation. Read and drop
-		// whatever the peer still sends, so that closing the socket with
-		// unread data does not reset the connection before the peer has
-		// read our close code.
+		// gorilla sent close code 1009 and will read no more. Drop what
+		// the peer still sends, so that closing the socket with unread
+		// data does not reset the connection before the peer has read
+		// our close code.
 		nc := c.ws.NetConn()
 		_ = nc.SetReadDeadline(time.Now().Add(c.opts.CloseTimeout))
 		_, _ = io.Copy(io.Discard, nc)
@@ -381,7 +381,8 @@ func (c *Conn) readLoop() {
 }
 
 // readMessages reads messages until the connection fails. abort reports
-// that the peer broke the protocol and a close frame was sent.
+// that a close frame was sent after the peer broke the protocol and the
+// rest of its bytes must be drained past gorilla.
 func (c *Conn) readMessages() (err error, abort bool) {
 	discard := false // Close was called: read on, but deliver nothing
 	for {
@@ -394,7 +395,14 @@ func (c *Conn) readMessages() (err error, abort bool) {
 			c.setDead(ErrTextMessage)
 			msg := websocket.FormatCloseMessage(websocket.CloseUnsupportedData, "binary messages only")
 			_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(c.opts.WriteTimeout))
-			return ErrTextMessage, true
+			// Skip what the peer still sends until its close frame answers
+			// ours, so that the socket is not closed with unread data.
+			_ = c.ws.SetReadDeadline(time.Now().Add(c.opts.CloseTimeout))
+			for {
+				if _, _, err := c.ws.NextReader(); err != nil {
+					return ErrTextMessage, false
+				}
+			}
 		}
 		for {
 			bp := getBuf(bufSize)
@@ -452,6 +460,16 @@ func (c *Conn) translateReadError(err error) (error, bool) {
 // connection. It unblocks every pending Read and Write. Close is idempotent:
 // later calls wait for the first and return nil.
 func (c *Conn) Close() error {
+	return c.CloseWithCode(websocket.CloseNormalClosure, "")
+}
+
+// CloseWithCode is Close with another close code and reason, such as 1002
+// (protocol error) or 1011 (internal error), for the peer to see. The
+// reason is cut to fit a control frame.
+func (c *Conn) CloseWithCode(code int, reason string) error {
+	if len(reason) > maxCloseReason {
+		reason = reason[:maxCloseReason]
+	}
 	c.closeOnce.Do(func() {
 		close(c.closed)
 		ctx, cancel := context.WithTimeout(context.Background(), c.opts.CloseTimeout)
@@ -463,7 +481,7 @@ func (c *Conn) Close() error {
 		}
 		if c.setDead(net.ErrClosed) {
 			dl, _ := ctx.Deadline()
-			msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
+			msg := websocket.FormatCloseMessage(code, reason)
 			_ = c.ws.WriteControl(websocket.CloseMessage, msg, dl)
 		}
 		select {
@@ -537,6 +555,9 @@ func (c *Conn) stopKeepAlive() {
 func (c *Conn) opError(op string, err error) error {
 	return &net.OpError{Op: op, Net: "websocket", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
 }
+
+// maxCloseReason is what fits in a control frame after the 2-byte code.
+const maxCloseReason = 123
 
 // Buffers for queued writes and delivered reads come from a pool, so an
 // idle connection holds none.
