@@ -12,6 +12,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"google.golang.org/protobuf/types/known/wrapperspb"
@@ -21,12 +22,12 @@ import (
 )
 
 func main() {
-	if err := run(); err != nil {
+	if err := run(os.Stdout); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run() error {
+func run(out io.Writer) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 
@@ -60,7 +61,7 @@ func run() error {
 		srv.Shutdown(ctx)
 	}()
 	url := "ws://" + ln.Addr().String()
-	fmt.Println("server listening on", url)
+	fmt.Fprintln(out, "server listening on", url)
 
 	// Client: dial once, then open as many streams as needed.
 	sess, err := mux.Dial(ctx, url, nil)
@@ -82,7 +83,7 @@ func run() error {
 		if err := s.Receive(&reply); err != nil {
 			return err
 		}
-		fmt.Println(reply.Value)
+		fmt.Fprintln(out, reply.Value)
 	}
 	if err := s.CloseWrite(); err != nil {
 		return err
@@ -98,7 +99,7 @@ func run() error {
 	}
 	defer bad.Close()
 	if _, err := bad.Response(ctx); errors.Is(err, stream.ErrNotFound) {
-		fmt.Println("as expected:", err)
+		fmt.Fprintln(out, "as expected:", err)
 	} else {
 		return fmt.Errorf("expected ErrNotFound, got %v", err)
 	}
