@@ -3,6 +3,7 @@ package mux
 import (
 	"encoding/binary"
 	"fmt"
+	"strings"
 	"sync"
 
 	"google.golang.org/protobuf/proto"
@@ -121,9 +122,10 @@ func (f *frameConn) writeReset(id uint32, st *wsplexv1.Status) error {
 		return err
 	}
 	if len(body) > maxResetReason {
-		body = body[:0]
-		st = &wsplexv1.Status{Code: st.Code, Message: "(reason too long)"}
-		if body, err = proto.Marshal(st); err != nil {
+		// Keep the start of the message; cut on a rune boundary, since
+		// proto3 strings must be valid UTF-8.
+		msg := strings.ToValidUTF8(st.Message[:maxResetReason-16], "") + "..."
+		if body, err = proto.Marshal(&wsplexv1.Status{Code: st.Code, Message: msg}); err != nil {
 			return err
 		}
 	}

@@ -46,15 +46,14 @@ func streamPair(t testing.TB, client, server *mux.Session) (a, b *mux.Stream) {
 
 func TestStreamConformance(t *testing.T) {
 	nettest.TestConn(t, func() (c1, c2 net.Conn, stop func(), err error) {
-		h, err := mux.NewHandler(func(s *mux.Session) { <-s.Done() }, nil)
-		if err != nil {
-			return nil, nil, nil, err
-		}
 		accepted := make(chan *mux.Session, 1)
-		h, _ = mux.NewHandler(func(s *mux.Session) {
+		h, err := mux.NewHandler(func(s *mux.Session) {
 			accepted <- s
 			<-s.Done()
 		}, nil)
+		if err != nil {
+			return nil, nil, nil, err
+		}
 		srv := httptest.NewServer(h)
 		client, err := mux.Dial(context.Background(), plextest.WebSocketURL(srv.URL), nil)
 		if err != nil {
@@ -552,5 +551,20 @@ func TestInvalidOptionsAreErrors(t *testing.T) {
 	}
 	if _, err := mux.Dial(t.Context(), "ws://127.0.0.1:1", &mux.DialOptions{Options: mux.Options{MaxStreams: -1}}); err == nil {
 		t.Error("Dial accepted negative MaxStreams")
+	}
+}
+
+func TestLongResetReasonIsCut(t *testing.T) {
+	client, server := plextest.SessionPair(t, nil)
+	a, b := streamPair(t, client, server)
+	long := strings.Repeat("é", 5000) // 10,000 bytes, over the 4 KiB limit
+	a.Reset(wsplexv1.Code_CODE_INTERNAL, long)
+	var re *mux.ResetError
+	if _, err := b.Read(make([]byte, 1)); !errors.As(err, &re) || re.Code != wsplexv1.Code_CODE_INTERNAL ||
+		!strings.HasPrefix(long, strings.TrimSuffix(re.Message, "...")) || len(re.Message) > 4096 {
+		t.Fatalf("peer read: %v", err)
+	}
+	if b.Session().Err() != nil {
+		t.Fatalf("session ended: %v", b.Session().Err())
 	}
 }
