@@ -10,4 +10,6 @@ require (
 	google.golang.org/protobuf v1.36.12
 )
 
+require github.com/coder/websocket v1.8.15
+
 tool google.golang.org/protobuf/cmd/protoc-gen-go

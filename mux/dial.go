@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/gorilla/websocket"
 
@@ -60,8 +62,12 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Session, erro
 	}
 	ws, resp, err := d.DialContext(ctx, rawURL, do.Header)
 	if err != nil {
-		if ctx.Err() != nil {
-			// gorilla reports the context's deadline as an i/o timeout.
+		var ne net.Error
+		if dl, ok := ctx.Deadline(); ok && errors.As(err, &ne) && ne.Timeout() && !time.Now().Before(dl) {
+			// gorilla turns the context's deadline into a socket deadline,
+			// which may fire just before the context reports it.
+			err = context.DeadlineExceeded
+		} else if ctx.Err() != nil {
 			err = ctx.Err()
 		}
 		return nil, dialError(rawURL, resp, err)

@@ -27,7 +27,8 @@ type Conn struct {
 	readErr  error         // why reading ended; written before chunks closes
 	readDone chan struct{} // closed when readLoop has returned
 	rsem     chan struct{} // held by the one Read in progress
-	pending  *[]byte       // unread rest of a chunk; guarded by rsem
+	pending  *[]byte       // chunk being read; guarded by rsem
+	pendOff  int           // how much of pending was read
 	rdl      *deadline
 
 	// Write side: Write queues copies on wq for writeLoop; every write to
@@ -39,10 +40,12 @@ type Conn struct {
 	writerOnce sync.Once
 	writerDone chan struct{}
 
-	// seen is set whenever anything arrives from the peer or the read loop
-	// waits on a slow consumer; the keepalive check clears it.
+	// seen is set whenever anything arrives from the peer; the keepalive
+	// check clears it, and counts a read loop waiting on a slow consumer
+	// as a sign of life too.
 	seen       atomic.Bool
-	kaMu       sync.Mutex // held while the keepalive check runs
+	delivering atomic.Bool // readLoop waits for a Read to take a chunk
+	kaMu       sync.Mutex  // held while the keepalive check runs
 	ka         *time.Timer
 	kaStopped  bool
 	kaLastSeen time.Time
@@ -184,11 +187,11 @@ func (c *Conn) Read(p []byte) (int, error) {
 			return 0, c.opError("read", net.ErrClosed)
 		}
 	}
-	n := copy(p, *c.pending)
-	*c.pending = (*c.pending)[n:]
-	if len(*c.pending) == 0 {
+	n := copy(p, (*c.pending)[c.pendOff:])
+	c.pendOff += n
+	if c.pendOff == len(*c.pending) {
 		putBuf(c.pending)
-		c.pending = nil
+		c.pending, c.pendOff = nil, 0
 	}
 	return n, nil
 }
@@ -415,12 +418,14 @@ func (c *Conn) readMessages() (err error, abort bool) {
 					bp = nil
 				default:
 					// The consumer is slow; that is no sign of a dead peer.
+					c.delivering.Store(true)
 					select {
 					case c.chunks <- bp:
 						bp = nil
 					case <-c.closed:
 						discard = true
 					}
+					c.delivering.Store(false)
 					c.seen.Store(true)
 				}
 			}
@@ -523,7 +528,7 @@ func (c *Conn) keepalive() {
 		return
 	}
 	now := time.Now()
-	seen := c.seen.Swap(false)
+	seen := c.seen.Swap(false) || c.delivering.Load()
 	if seen {
 		c.kaLastSeen = now
 	}

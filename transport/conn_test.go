@@ -431,35 +431,26 @@ func TestKeepAliveSparesBusyLink(t *testing.T) {
 	opts := &transport.Options{KeepAliveInterval: 5 * time.Millisecond, KeepAliveTimeout: 30 * time.Millisecond}
 	c := plextest.Wrap(t, cws, opts)
 	stop := time.Now().Add(20 * opts.KeepAliveTimeout)
-	sent := make(chan int, 1)
+	sent := make(chan int64, 1)
 	go func() {
-		total := 0
+		var total int64
 		msg := make([]byte, 32<<10)
 		for time.Now().Before(stop) {
 			if err := sws.WriteMessage(websocket.BinaryMessage, msg); err != nil {
 				t.Errorf("peer write: %v", err)
 				break
 			}
-			total += len(msg)
+			total += int64(len(msg))
 		}
 		sent <- total
+		sws.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""))
 	}()
-	buf := make([]byte, 64<<10)
-	received := 0
-	total := -1
-	for total < 0 || received < total {
-		select {
-		case total = <-sent:
-		default:
-		}
-		n, err := c.Read(buf)
-		if err != nil {
-			t.Fatalf("read after %d bytes: %v (Err=%v)", received, err, c.Err())
-		}
-		received += n
+	received, err := io.Copy(io.Discard, c) // until the peer's normal close
+	if err != nil {
+		t.Fatalf("read after %d bytes: %v", received, err)
 	}
-	if c.Err() != nil {
-		t.Fatalf("connection ended: %v", c.Err())
+	if total := <-sent; received != total {
+		t.Fatalf("received %d bytes, sent %d", received, total)
 	}
 }
 

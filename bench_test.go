@@ -1,0 +1,681 @@
+package wsplex_test
+
+// Cross-stack benchmarks: wsplex against what a user would pick instead,
+// side by side in one run. Compare ratios within one run (BENCHMARKS.md):
+//
+//	go test -run '^$' -bench . -count 6 . | tee new.txt && benchstat new.txt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	coderws "github.com/coder/websocket"
+	"github.com/gorilla/websocket"
+	"github.com/hashicorp/yamux"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/wsplex/wsplex/mux"
+	"github.com/wsplex/wsplex/stream"
+)
+
+var sizes = []struct {
+	name string
+	n    int
+}{{"1KiB", 1 << 10}, {"16KiB", 16 << 10}, {"256KiB", 256 << 10}, {"1MiB", 1 << 20}}
+
+// pair is two connected ends of one byte stream, closed by close.
+type pair struct {
+	client, server io.ReadWriter
+	close          func()
+}
+
+// impl makes a pair for one of the stacks under comparison.
+type impl struct {
+	name string
+	make func(b *testing.B) pair
+}
+
+var byteImpls = []impl{
+	{"tcp", tcpPair},
+	{"yamux-tcp", yamuxTCPPair},
+	{"gorilla", gorillaPair},
+	{"diy", diyPair},
+	{"coder-yamux", coderYamuxPair},
+	{"wsplex-raw", wsplexRawPair},
+}
+
+func BenchmarkThroughput(b *testing.B) {
+	for _, im := range byteImpls {
+		for _, sz := range sizes {
+			b.Run(im.name+"/"+sz.name, func(b *testing.B) {
+				p := im.make(b)
+				defer p.close()
+				benchBulk(b, sz.n, func(buf []byte) error { _, err := p.client.Write(buf); return err },
+					func(buf []byte) error { _, err := io.ReadFull(p.server, buf); return err })
+			})
+		}
+	}
+	for _, sz := range sizes {
+		b.Run("wsplex-msg/"+sz.name, func(b *testing.B) {
+			c, s, done := wsplexMsgPair(b)
+			defer done()
+			send := wrapperspb.Bytes(nil)
+			var recv wrapperspb.BytesValue
+			benchBulk(b, sz.n, func(buf []byte) error { send.Value = buf; return c.Send(send) },
+				func([]byte) error { return s.Receive(&recv) })
+		})
+	}
+}
+
+// benchBulk writes size bytes per op on one side while the other side
+// reads them, and waits for the reader to finish. It loops over b.N rather
+// than b.Loop because the reader must know the count up front.
+func benchBulk(b *testing.B, size int, write, read func([]byte) error) {
+	b.SetBytes(int64(size))
+	b.ReportAllocs()
+	done := make(chan error, 1)
+	go func() {
+		buf := make([]byte, size)
+		for range b.N {
+			if err := read(buf); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	buf := make([]byte, size)
+	b.ResetTimer()
+	for range b.N {
+		if err := write(buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := <-done; err != nil {
+		b.Fatal(err)
+	}
+}
+
+func BenchmarkPingPong(b *testing.B) {
+	for _, im := range byteImpls {
+		b.Run(im.name, func(b *testing.B) {
+			p := im.make(b)
+			defer p.close()
+			go func() {
+				buf := make([]byte, 64)
+				for {
+					if _, err := io.ReadFull(p.server, buf); err != nil {
+						return
+					}
+					if _, err := p.server.Write(buf); err != nil {
+						return
+					}
+				}
+			}()
+			buf := make([]byte, 64)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := p.client.Write(buf); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := io.ReadFull(p.client, buf); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+	b.Run("wsplex-msg", func(b *testing.B) {
+		c, s, done := wsplexMsgPair(b)
+		defer done()
+		go func() {
+			var m wrapperspb.BytesValue
+			for s.Receive(&m) == nil && s.Send(&m) == nil {
+			}
+		}()
+		msg := wrapperspb.Bytes(make([]byte, 64))
+		var got wrapperspb.BytesValue
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := c.Send(msg); err != nil {
+				b.Fatal(err)
+			}
+			if err := c.Receive(&got); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+func BenchmarkStreamOpen(b *testing.B) {
+	b.Run("yamux-tcp", func(b *testing.B) {
+		client, server, done := yamuxTCPSessions(b, nil)
+		defer done()
+		go func() {
+			for {
+				s, err := server.Accept()
+				if err != nil {
+					return
+				}
+				go func() {
+					defer s.Close()
+					io.Copy(s, s)
+				}()
+			}
+		}()
+		buf := make([]byte, 1)
+		b.ReportAllocs()
+		for b.Loop() {
+			s, err := client.Open()
+			if err != nil {
+				b.Fatal(err)
+			}
+			s.Write(buf)
+			if _, err := io.ReadFull(s, buf); err != nil {
+				b.Fatal(err)
+			}
+			s.Close()
+		}
+	})
+	b.Run("ws-per-stream", func(b *testing.B) {
+		up := websocket.Upgrader{}
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			ws, err := up.Upgrade(w, r, nil)
+			if err != nil {
+				return
+			}
+			defer ws.Close()
+			typ, m, err := ws.ReadMessage()
+			if err == nil {
+				ws.WriteMessage(typ, m)
+				ws.ReadMessage() // until the client closes
+			}
+		}))
+		defer srv.Close()
+		url := wsURL(srv.URL)
+		b.ReportAllocs()
+		for b.Loop() {
+			ws, _, err := websocket.DefaultDialer.Dial(url, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			ws.WriteMessage(websocket.BinaryMessage, []byte{1})
+			if _, _, err := ws.ReadMessage(); err != nil {
+				b.Fatal(err)
+			}
+			ws.Close()
+		}
+	})
+	b.Run("wsplex", func(b *testing.B) {
+		routes := stream.NewRouter(nil)
+		routes.HandleFunc("/echo", echoMessages)
+		sess, done := wsplexSession(b, routes, nil)
+		defer done()
+		msg := wrapperspb.Bytes([]byte{1})
+		b.ReportAllocs()
+		for b.Loop() {
+			s, err := stream.Open(context.Background(), sess, "/echo", nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			s.Send(msg)
+			if err := s.Receive(msg); err != nil {
+				b.Fatal(err)
+			}
+			s.Close()
+		}
+	})
+}
+
+func BenchmarkManyStreams(b *testing.B) {
+	const size = 16 << 10
+	for _, n := range []int{10, 100, 1000} {
+		b.Run(fmt.Sprintf("yamux-tcp/streams=%d", n), func(b *testing.B) {
+			client, server, done := yamuxTCPSessions(b, nil)
+			defer done()
+			go func() {
+				for {
+					s, err := server.Accept()
+					if err != nil {
+						return
+					}
+					go func() {
+						defer s.Close()
+						io.Copy(s, s)
+					}()
+				}
+			}()
+			streams := make([]io.ReadWriter, n)
+			for i := range streams {
+				s, err := client.Open()
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer s.Close()
+				streams[i] = s
+			}
+			benchMany(b, streams, size)
+		})
+		b.Run(fmt.Sprintf("wsplex/streams=%d", n), func(b *testing.B) {
+			routes := stream.NewRouter(nil)
+			routes.HandleFunc("/echo", func(ctx context.Context, s *stream.Stream) error {
+				_, err := io.Copy(s, s)
+				return err
+			})
+			sess, done := wsplexSession(b, routes, nil)
+			defer done()
+			streams := make([]io.ReadWriter, n)
+			for i := range streams {
+				s, err := stream.Open(context.Background(), sess, "/echo", nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer s.Close()
+				streams[i] = s
+			}
+			benchMany(b, streams, size)
+		})
+	}
+}
+
+// benchMany echoes size bytes through every stream at once per op.
+func benchMany(b *testing.B, streams []io.ReadWriter, size int) {
+	b.SetBytes(int64(len(streams) * size))
+	b.ReportAllocs()
+	for b.Loop() {
+		var wg sync.WaitGroup
+		errs := make(chan error, len(streams))
+		for _, s := range streams {
+			wg.Add(2)
+			go func() {
+				defer wg.Done()
+				buf := make([]byte, size)
+				if _, err := s.Write(buf); err != nil {
+					errs <- err
+				}
+			}()
+			go func() {
+				defer wg.Done()
+				buf := make([]byte, size)
+				if _, err := io.ReadFull(s, buf); err != nil {
+					errs <- err
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkHeadOfLine(b *testing.B) {
+	b.Run("wsplex", func(b *testing.B) {
+		routes := stream.NewRouter(nil)
+		routes.HandleFunc("/sink", func(ctx context.Context, s *stream.Stream) error {
+			_, err := io.Copy(io.Discard, s)
+			return err
+		})
+		routes.HandleFunc("/echo", func(ctx context.Context, s *stream.Stream) error {
+			_, err := io.Copy(s, s)
+			return err
+		})
+		sess, done := wsplexSession(b, routes, nil)
+		defer done()
+		bulk, err := stream.Open(context.Background(), sess, "/sink", nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		stop := make(chan struct{})
+		saturated := make(chan struct{})
+		go func() {
+			buf := make([]byte, 256<<10)
+			first := true
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := bulk.Write(buf); err != nil {
+					return
+				}
+				if first {
+					close(saturated)
+					first = false
+				}
+			}
+		}()
+		<-saturated
+		ping, err := stream.Open(context.Background(), sess, "/echo", nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		buf := make([]byte, 64)
+		var lat []time.Duration
+		b.ReportAllocs()
+		for b.Loop() {
+			start := time.Now()
+			if _, err := ping.Write(buf); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := io.ReadFull(ping, buf); err != nil {
+				b.Fatal(err)
+			}
+			lat = append(lat, time.Since(start))
+		}
+		close(stop)
+		bulk.Close()
+		ping.Close()
+		slices.Sort(lat)
+		b.ReportMetric(float64(lat[len(lat)/2]), "p50-ns")
+		b.ReportMetric(float64(lat[len(lat)*99/100]), "p99-ns")
+	})
+}
+
+func BenchmarkIdle(b *testing.B) {
+	const sessions = 100
+	b.Run("wsplex", func(b *testing.B) {
+		for b.Loop() {
+			routes := stream.NewRouter(nil)
+			routes.HandleFunc("/idle", func(ctx context.Context, s *stream.Stream) error {
+				<-ctx.Done()
+				return nil
+			})
+			accepted := make(chan *mux.Session, sessions)
+			h, err := mux.NewHandler(func(s *mux.Session) {
+				accepted <- s
+				routes.Serve(s)
+			}, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			srv := httptest.NewServer(h)
+			url := wsURL(srv.URL)
+
+			before, g0 := heapAndStack()
+			var clients []*mux.Session
+			for range sessions {
+				s, err := mux.Dial(context.Background(), url, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				<-accepted
+				clients = append(clients, s)
+			}
+			after, g1 := heapAndStack()
+			b.ReportMetric(float64(after-before)/sessions, "B/session")
+			b.ReportMetric(float64(g1-g0)/sessions, "goroutines/session")
+
+			const streams = 1000
+			var open []*stream.Stream
+			for range streams {
+				s, err := stream.Open(context.Background(), clients[0], "/idle", nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := s.Response(context.Background()); err != nil {
+					b.Fatal(err)
+				}
+				open = append(open, s)
+			}
+			withStreams, _ := heapAndStack()
+			b.ReportMetric(float64(withStreams-after)/streams, "B/stream")
+
+			for _, s := range open {
+				s.Close()
+			}
+			for _, s := range clients {
+				s.Close()
+			}
+			h.Close()
+			srv.Close()
+		}
+	})
+}
+
+// heapAndStack returns live heap plus stack bytes and the goroutine count,
+// after a GC.
+func heapAndStack() (uint64, int) {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc + ms.StackInuse, runtime.NumGoroutine()
+}
+
+// --- the stacks under comparison ---
+
+func tcpConns(b *testing.B) (net.Conn, net.Conn) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, _ := ln.Accept()
+		accepted <- c
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := <-accepted
+	if s == nil {
+		b.Fatal("accept failed")
+	}
+	return c, s
+}
+
+func tcpPair(b *testing.B) pair {
+	c, s := tcpConns(b)
+	return pair{c, s, func() { c.Close(); s.Close() }}
+}
+
+func yamuxConfig() *yamux.Config {
+	cfg := yamux.DefaultConfig()
+	cfg.LogOutput = io.Discard
+	return cfg
+}
+
+func yamuxTCPSessions(b *testing.B, cfg *yamux.Config) (*yamux.Session, *yamux.Session, func()) {
+	c, s := tcpConns(b)
+	return yamuxSessions(b, c, s, cfg)
+}
+
+func yamuxSessions(b *testing.B, c, s io.ReadWriteCloser, cfg *yamux.Config) (*yamux.Session, *yamux.Session, func()) {
+	if cfg == nil {
+		cfg = yamuxConfig()
+	}
+	client, err := yamux.Client(c, cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	server, err := yamux.Server(s, cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return client, server, func() { client.Close(); server.Close() }
+}
+
+func yamuxStreams(b *testing.B, client, server *yamux.Session, done func()) pair {
+	cs, err := client.OpenStream()
+	if err != nil {
+		b.Fatal(err)
+	}
+	ss, err := server.AcceptStream()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return pair{cs, ss, func() { cs.Close(); ss.Close(); done() }}
+}
+
+func yamuxTCPPair(b *testing.B) pair {
+	client, server, done := yamuxTCPSessions(b, nil)
+	return yamuxStreams(b, client, server, done)
+}
+
+// gorillaConns returns both ends of a gorilla WebSocket with default buffers.
+func gorillaConns(b *testing.B) (*websocket.Conn, *websocket.Conn, func()) {
+	accepted := make(chan *websocket.Conn, 1)
+	up := websocket.Upgrader{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			close(accepted)
+			return
+		}
+		accepted <- ws
+	}))
+	c, _, err := websocket.DefaultDialer.Dial(wsURL(srv.URL), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := <-accepted
+	return c, s, func() { c.Close(); s.Close(); srv.Close() }
+}
+
+// diyConn is the adapter people write first: one WriteMessage per Write,
+// reads through NextReader. It is what wsplex's transport improves on.
+type diyConn struct {
+	ws *websocket.Conn
+	r  io.Reader
+	mu sync.Mutex
+}
+
+func (d *diyConn) Write(p []byte) (int, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(p), d.ws.WriteMessage(websocket.BinaryMessage, p)
+}
+
+func (d *diyConn) Read(p []byte) (int, error) {
+	for {
+		if d.r == nil {
+			_, r, err := d.ws.NextReader()
+			if err != nil {
+				return 0, err
+			}
+			d.r = r
+		}
+		n, err := d.r.Read(p)
+		if errors.Is(err, io.EOF) {
+			d.r = nil
+			if n == 0 {
+				continue
+			}
+			err = nil
+		}
+		return n, err
+	}
+}
+
+func (d *diyConn) Close() error { return d.ws.Close() }
+
+func gorillaPair(b *testing.B) pair {
+	c, s, done := gorillaConns(b)
+	return pair{&diyConn{ws: c}, &diyConn{ws: s}, done}
+}
+
+func diyPair(b *testing.B) pair {
+	c, s, done := gorillaConns(b)
+	client, server, closeSessions := yamuxSessions(b, &diyConn{ws: c}, &diyConn{ws: s}, nil)
+	return yamuxStreams(b, client, server, func() { closeSessions(); done() })
+}
+
+func coderYamuxPair(b *testing.B) pair {
+	accepted := make(chan net.Conn, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := coderws.Accept(w, r, nil)
+		if err != nil {
+			close(accepted)
+			return
+		}
+		c.SetReadLimit(-1)
+		accepted <- coderws.NetConn(context.Background(), c, coderws.MessageBinary)
+	}))
+	c, _, err := coderws.Dial(context.Background(), wsURL(srv.URL), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	c.SetReadLimit(-1)
+	cc := coderws.NetConn(context.Background(), c, coderws.MessageBinary)
+	sc := <-accepted
+	client, server, closeSessions := yamuxSessions(b, cc, sc, nil)
+	return yamuxStreams(b, client, server, func() { closeSessions(); cc.Close(); sc.Close(); srv.Close() })
+}
+
+// wsplexSession serves routes behind a mux.Handler with default options and
+// dials it.
+func wsplexSession(b *testing.B, routes *stream.Router, opts *mux.Options) (*mux.Session, func()) {
+	var o mux.Options
+	if opts != nil {
+		o = *opts
+	}
+	h, err := mux.NewHandler(func(s *mux.Session) { routes.Serve(s) }, &mux.HandlerOptions{Options: o})
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	sess, err := mux.Dial(context.Background(), wsURL(srv.URL), &mux.DialOptions{Options: o})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return sess, func() { sess.Close(); h.Close(); srv.Close() }
+}
+
+// handedPair opens name and returns both ends of the stream.
+func handedPair(b *testing.B) (*stream.Stream, *stream.Stream, func()) {
+	routes := stream.NewRouter(nil)
+	handed := make(chan *stream.Stream, 1)
+	routes.HandleFunc("/bench", func(ctx context.Context, s *stream.Stream) error {
+		handed <- s
+		<-ctx.Done()
+		return nil
+	})
+	sess, done := wsplexSession(b, routes, nil)
+	c, err := stream.Open(context.Background(), sess, "/bench", nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := <-handed
+	return c, s, func() { c.Close(); done() }
+}
+
+func wsplexRawPair(b *testing.B) pair {
+	c, s, done := handedPair(b)
+	return pair{c, s, done}
+}
+
+func wsplexMsgPair(b *testing.B) (*stream.Stream, *stream.Stream, func()) {
+	return handedPair(b)
+}
+
+func echoMessages(ctx context.Context, s *stream.Stream) error {
+	var m wrapperspb.BytesValue
+	for {
+		if err := s.Receive(&m); err != nil {
+			if err == io.EOF {
+				return nil
+			}
+			return err
+		}
+		if err := s.Send(&m); err != nil {
+			return err
+		}
+	}
+}
+
+func wsURL(httpURL string) string { return "ws" + strings.TrimPrefix(httpURL, "http") }

@@ -1,0 +1,10 @@
+// Package wsplex multiplexes many named, protobuf-framed streams over one
+// WebSocket connection. The API lives in its subpackages:
+//
+//   - [github.com/wsplex/wsplex/transport]: a net.Conn over a gorilla/websocket connection;
+//   - [github.com/wsplex/wsplex/mux]: yamux sessions over it, with Dial and an http.Handler;
+//   - [github.com/wsplex/wsplex/stream]: named streams, protobuf messages and a Router.
+//
+// SPEC.md in the repository describes the wire protocol; bench_test.go
+// measures wsplex against the alternatives.
+package wsplex
