@@ -52,7 +52,7 @@ type Options struct {
 }
 
 const (
-	defaultWindowSize = 1 << 20
+	defaultWindowSize = 16 << 20
 	minWindowSize     = 256 << 10
 	defaultMaxStreams = 4096
 	acceptBacklog     = 256
@@ -90,5 +90,7 @@ func (o *Options) transport() *transport.Options {
 		WriteTimeout:      o.WriteTimeout,
 		CloseTimeout:      o.CloseTimeout,
 		Logger:            o.Logger,
+		// yamux's receive goroutine always reads and needs no deadlines.
+		DirectRead: true,
 	}
 }

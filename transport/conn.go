@@ -25,7 +25,9 @@ type Conn struct {
 	// Read side: readLoop owns reads from ws and hands chunks to Read.
 	chunks   chan *[]byte  // closed by readLoop after readErr is set
 	readErr  error         // why reading ended; written before chunks closes
-	readDone chan struct{} // closed when readLoop has returned
+	readDone chan struct{} // closed when reading has ended for good
+	doneOnce sync.Once     // closes readDone in DirectRead mode
+	dr       io.Reader     // DirectRead: the message being read; guarded by rsem
 	rsem     chan struct{} // held by the one Read in progress
 	pending  *[]byte       // chunk being read; guarded by rsem
 	pendOff  int           // how much of pending was read
@@ -97,7 +99,9 @@ func New(ws *websocket.Conn, opts *Options) (*Conn, error) {
 		c.seen.Store(true)
 		return nil
 	})
-	go c.readLoop()
+	if !o.DirectRead {
+		go c.readLoop()
+	}
 	if o.KeepAliveInterval > 0 {
 		c.kaMu.Lock() // the timer may fire before the assignment
 		c.kaLastSeen = time.Now()
@@ -159,6 +163,15 @@ func (c *Conn) SetWriteDeadline(t time.Time) error {
 func (c *Conn) Read(p []byte) (int, error) {
 	if isClosed(c.closed) {
 		return 0, c.opError("read", net.ErrClosed)
+	}
+	if c.opts.DirectRead {
+		select {
+		case c.rsem <- struct{}{}:
+		case <-c.closed:
+			return 0, c.opError("read", net.ErrClosed)
+		}
+		defer func() { <-c.rsem }()
+		return c.readDirect(p)
 	}
 	select {
 	case c.rsem <- struct{}{}:
@@ -357,10 +370,63 @@ func (c *Conn) writeLocked(parts [][]byte) error {
 }
 
 func (c *Conn) readLoop() {
-	defer close(c.readDone)
 	err, abort := c.readMessages()
 	c.readErr = err
 	close(c.chunks)
+	c.finishRead(err, abort)
+	close(c.readDone)
+}
+
+// readDirect is Read in DirectRead mode: it reads the WebSocket on the
+// caller's goroutine. rsem is held.
+func (c *Conn) readDirect(p []byte) (int, error) {
+	for {
+		if c.readErr != nil {
+			return 0, c.readError()
+		}
+		if c.dr == nil {
+			typ, r, err := c.ws.NextReader()
+			if err != nil {
+				c.endDirect(c.translateReadError(err))
+				continue
+			}
+			c.seen.Store(true)
+			if typ != websocket.BinaryMessage {
+				c.endDirect(c.rejectText(), false)
+				continue
+			}
+			c.dr = r
+		}
+		n, err := c.dr.Read(p)
+		if n > 0 {
+			c.seen.Store(true)
+		}
+		switch {
+		case err == io.EOF:
+			c.dr = nil
+			if n == 0 {
+				continue
+			}
+		case err != nil:
+			c.dr = nil
+			rerr, abort := c.translateReadError(err)
+			c.endDirect(rerr, abort)
+			if n == 0 {
+				continue
+			}
+		}
+		return n, nil
+	}
+}
+
+func (c *Conn) endDirect(err error, abort bool) {
+	c.readErr = err
+	c.finishRead(err, abort)
+	c.doneOnce.Do(func() { close(c.readDone) })
+}
+
+// finishRead ends the connection once reading has failed for good.
+func (c *Conn) finishRead(err error, abort bool) {
 	switch {
 	case err == io.EOF:
 		c.setDead(ErrPeerClosed)
@@ -383,6 +449,21 @@ func (c *Conn) readLoop() {
 	_ = c.ws.Close()
 }
 
+// rejectText closes the connection with 1003 after a text message and
+// skips what the peer still sends until its close frame answers ours, so
+// that the socket is not closed with unread data.
+func (c *Conn) rejectText() error {
+	c.setDead(ErrTextMessage)
+	msg := websocket.FormatCloseMessage(websocket.CloseUnsupportedData, "binary messages only")
+	_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(c.opts.WriteTimeout))
+	_ = c.ws.SetReadDeadline(time.Now().Add(c.opts.CloseTimeout))
+	for {
+		if _, _, err := c.ws.NextReader(); err != nil {
+			return ErrTextMessage
+		}
+	}
+}
+
 // readMessages reads messages until the connection fails. abort reports
 // that a close frame was sent after the peer broke the protocol and the
 // rest of its bytes must be drained past gorilla.
@@ -395,17 +476,7 @@ func (c *Conn) readMessages() (err error, abort bool) {
 		}
 		c.seen.Store(true)
 		if typ != websocket.BinaryMessage {
-			c.setDead(ErrTextMessage)
-			msg := websocket.FormatCloseMessage(websocket.CloseUnsupportedData, "binary messages only")
-			_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(c.opts.WriteTimeout))
-			// Skip what the peer still sends until its close frame answers
-			// ours, so that the socket is not closed with unread data.
-			_ = c.ws.SetReadDeadline(time.Now().Add(c.opts.CloseTimeout))
-			for {
-				if _, _, err := c.ws.NextReader(); err != nil {
-					return ErrTextMessage, false
-				}
-			}
+			return c.rejectText(), false
 		}
 		for {
 			bp := getBuf(bufSize)
@@ -489,18 +560,45 @@ func (c *Conn) CloseWithCode(code int, reason string) error {
 			msg := websocket.FormatCloseMessage(code, reason)
 			_ = c.ws.WriteControl(websocket.CloseMessage, msg, dl)
 		}
-		select {
-		case <-c.readDone:
-		case <-ctx.Done():
-		}
+		c.awaitPeerClose(ctx)
 		_ = c.ws.Close()
-		<-c.readDone
+		if !c.opts.DirectRead {
+			<-c.readDone // the read goroutine exits once the socket is closed
+		}
 		<-c.writerDone
 		c.stopKeepAlive()
 		c.rdl.stop()
 		c.wdl.stop()
 	})
 	return nil
+}
+
+// awaitPeerClose waits until the peer's close frame was read, or ctx ends.
+// In DirectRead mode nobody may be reading; then Close reads on its own.
+func (c *Conn) awaitPeerClose(ctx context.Context) {
+	if !c.opts.DirectRead {
+		select {
+		case <-c.readDone:
+		case <-ctx.Done():
+		}
+		return
+	}
+	select {
+	case <-c.readDone:
+	case <-ctx.Done():
+	case c.rsem <- struct{}{}:
+		// No Read is in progress, and none will start (Close began).
+		if c.readErr == nil {
+			dl, _ := ctx.Deadline()
+			_ = c.ws.SetReadDeadline(dl)
+			for {
+				if _, _, err := c.ws.NextReader(); err != nil {
+					break
+				}
+			}
+		}
+		<-c.rsem
+	}
 }
 
 // setDead records why the connection can no longer send. It reports whether

@@ -73,9 +73,19 @@ func TestNetConnConformance(t *testing.T) {
 	})
 }
 
+// readModes runs a test with the read goroutine and with DirectRead.
+func readModes(t *testing.T, f func(t *testing.T, direct bool)) {
+	t.Run("read-goroutine", func(t *testing.T) { f(t, false) })
+	t.Run("direct-read", func(t *testing.T) { f(t, true) })
+}
+
 func TestBytesSurviveMessageBoundaries(t *testing.T) {
+	readModes(t, testBytesSurviveMessageBoundaries)
+}
+
+func testBytesSurviveMessageBoundaries(t *testing.T, direct bool) {
 	cws, sws := plextest.RawPair(t)
-	c := plextest.Wrap(t, cws, nil)
+	c := plextest.Wrap(t, cws, &transport.Options{DirectRead: direct})
 
 	rng := rand.New(rand.NewPCG(1, 2))
 	var want bytes.Buffer
@@ -329,24 +339,26 @@ func TestPeerClosure(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cws, sws := plextest.RawPair(t)
-			c := plextest.Wrap(t, cws, nil)
-			if err := sws.WriteMessage(websocket.BinaryMessage, []byte("data first")); err != nil {
-				t.Fatal(err)
-			}
-			tc.close(sws)
-			got, err := io.ReadAll(c)
-			if string(got) != "data first" {
-				t.Fatalf("read %q before the end, want %q", got, "data first")
-			}
-			if err == nil {
-				err = io.EOF // ReadAll swallows io.EOF
-			}
-			tc.check(t, err)
-			<-c.Done()
-			if _, err := c.Write([]byte("x")); err == nil {
-				t.Fatal("Write after peer closure succeeded")
-			}
+			readModes(t, func(t *testing.T, direct bool) {
+				cws, sws := plextest.RawPair(t)
+				c := plextest.Wrap(t, cws, &transport.Options{DirectRead: direct})
+				if err := sws.WriteMessage(websocket.BinaryMessage, []byte("data first")); err != nil {
+					t.Fatal(err)
+				}
+				tc.close(sws)
+				got, err := io.ReadAll(c)
+				if string(got) != "data first" {
+					t.Fatalf("read %q before the end, want %q", got, "data first")
+				}
+				if err == nil {
+					err = io.EOF // ReadAll swallows io.EOF
+				}
+				tc.check(t, err)
+				<-c.Done()
+				if _, err := c.Write([]byte("x")); err == nil {
+					t.Fatal("Write after peer closure succeeded")
+				}
+			})
 		})
 	}
 }
@@ -366,25 +378,27 @@ func TestProtocolViolationsCloseWithCode(t *testing.T) {
 		}, transport.ErrMessageTooBig, websocket.CloseMessageTooBig},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cws, sws := plextest.RawPair(t)
-			c := plextest.Wrap(t, cws, &transport.Options{ReadLimit: 1024})
-			if err := sws.WriteMessage(websocket.BinaryMessage, []byte("ok")); err != nil {
-				t.Fatal(err)
-			}
-			if err := tc.send(sws); err != nil {
-				t.Fatal(err)
-			}
-			got, err := io.ReadAll(c)
-			if string(got) != "ok" {
-				t.Fatalf("data before the violation: %q", got)
-			}
-			if !errors.Is(err, tc.wantErr) {
-				t.Fatalf("read err = %v, want %v", err, tc.wantErr)
-			}
-			_, _, err = sws.ReadMessage()
-			if !websocket.IsCloseError(err, tc.wantCode) {
-				t.Fatalf("peer saw %v, want close code %d", err, tc.wantCode)
-			}
+			readModes(t, func(t *testing.T, direct bool) {
+				cws, sws := plextest.RawPair(t)
+				c := plextest.Wrap(t, cws, &transport.Options{ReadLimit: 1024, DirectRead: direct})
+				if err := sws.WriteMessage(websocket.BinaryMessage, []byte("ok")); err != nil {
+					t.Fatal(err)
+				}
+				if err := tc.send(sws); err != nil {
+					t.Fatal(err)
+				}
+				got, err := io.ReadAll(c)
+				if string(got) != "ok" {
+					t.Fatalf("data before the violation: %q", got)
+				}
+				if !errors.Is(err, tc.wantErr) {
+					t.Fatalf("read err = %v, want %v", err, tc.wantErr)
+				}
+				_, _, err = sws.ReadMessage()
+				if !websocket.IsCloseError(err, tc.wantCode) {
+					t.Fatalf("peer saw %v, want close code %d", err, tc.wantCode)
+				}
+			})
 		})
 	}
 }
@@ -529,4 +543,26 @@ func FuzzReadMessages(f *testing.F) {
 			t.Fatalf("err = %v, want clean EOF", err)
 		}
 	})
+}
+
+func TestDirectReadCloseNeedsNoReader(t *testing.T) {
+	// Nobody reads a, so Close must read the peer's close frame itself: with
+	// a one-minute CloseTimeout, waiting for it would fail the test by its
+	// timeout.
+	opts := &transport.Options{DirectRead: true, CloseTimeout: time.Minute}
+	a, b := plextest.Pair(t, opts)
+	peer := make(chan error, 1)
+	go func() {
+		_, err := b.Read(make([]byte, 1))
+		peer <- err
+	}()
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-peer; err != io.EOF {
+		t.Fatalf("peer read %v, want io.EOF", err)
+	}
+	if _, err := a.Read(make([]byte, 1)); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("Read after Close: %v", err)
+	}
 }

@@ -38,6 +38,14 @@ type Options struct {
 	// peer's close frame. Default 5 s.
 	CloseTimeout time.Duration
 
+	// DirectRead makes Read read the WebSocket on the caller's goroutine
+	// instead of taking bytes from a read goroutine: one goroutine hop and
+	// one copy fewer per message, at a price. Read deadlines are ignored,
+	// and control frames (pings, pongs, close) are processed only while a
+	// Read is in progress, so the caller must keep reading. It suits
+	// framing layers that always read, like package mux.
+	DirectRead bool
+
 	// Logger receives connection events. Default: discard.
 	Logger *slog.Logger
 }
