@@ -17,7 +17,10 @@ const Subprotocol = "wsplex.v1"
 type Options struct {
 	// WindowSize is the most bytes a stream's peer may send before the
 	// stream's reader consumes them: the yamux receive window, and the most
-	// memory one unread stream holds. At least 256 KiB. Default 1 MiB.
+	// memory one unread stream holds. At least 256 KiB. Default 16 MiB,
+	// which keeps a bulk stream at full speed; the worst case a peer can
+	// make this side buffer is MaxStreams × WindowSize, so lower one of
+	// them where streams may go unread.
 	WindowSize uint32
 
 	// MaxStreams caps the streams the peer may have open towards this side
