@@ -1,6 +1,7 @@
 package stream_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -9,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -374,7 +376,7 @@ func TestRawStreamConformance(t *testing.T) {
 		if err != nil {
 			return nil, nil, nil, err
 		}
-		srv := newHTTPServer(h)
+		srv := httptest.NewServer(h)
 		sess, err := mux.Dial(context.Background(), plextest.WebSocketURL(srv.URL), nil)
 		if err != nil {
 			return nil, nil, nil, err
@@ -424,7 +426,7 @@ func TestBadOpenRequestsResetOnlyTheirStream(t *testing.T) {
 			defer ms.Close()
 			tc.write(ms)
 			var resp wsplexv1.OpenResponse
-			if err := protodelim.UnmarshalFrom(bufioReader(ms), &resp); err != nil {
+			if err := protodelim.UnmarshalFrom(bufio.NewReader(ms), &resp); err != nil {
 				t.Fatalf("no open response: %v", err)
 			}
 			got := &stream.Error{Code: resp.GetStatus().GetCode(), Message: resp.GetStatus().GetMessage()}
