@@ -161,18 +161,7 @@ func BenchmarkStreamOpen(b *testing.B) {
 	b.Run("yamux-tcp", func(b *testing.B) {
 		client, server, done := yamuxTCPSessions(b, nil)
 		defer done()
-		go func() {
-			for {
-				s, err := server.Accept()
-				if err != nil {
-					return
-				}
-				go func() {
-					defer s.Close()
-					io.Copy(s, s)
-				}()
-			}
-		}()
+		go echoYamux(server)
 		buf := make([]byte, 1)
 		b.ReportAllocs()
 		for b.Loop() {
@@ -243,18 +232,7 @@ func BenchmarkManyStreams(b *testing.B) {
 		b.Run(fmt.Sprintf("yamux-tcp/streams=%d", n), func(b *testing.B) {
 			client, server, done := yamuxTCPSessions(b, nil)
 			defer done()
-			go func() {
-				for {
-					s, err := server.Accept()
-					if err != nil {
-						return
-					}
-					go func() {
-						defer s.Close()
-						io.Copy(s, s)
-					}()
-				}
-			}()
+			go echoYamux(server)
 			streams := make([]io.ReadWriter, n)
 			for i := range streams {
 				s, err := client.Open()
@@ -675,6 +653,20 @@ func echoMessages(ctx context.Context, s *stream.Stream) error {
 		if err := s.Send(&m); err != nil {
 			return err
 		}
+	}
+}
+
+// echoYamux echoes every stream the peer opens until the session ends.
+func echoYamux(server *yamux.Session) {
+	for {
+		s, err := server.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer s.Close()
+			io.Copy(s, s)
+		}()
 	}
 }
 
