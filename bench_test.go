@@ -15,7 +15,6 @@ import (
 	"net/http/httptest"
 	"runtime"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -25,6 +24,7 @@ import (
 	"github.com/hashicorp/yamux"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/wsplex/wsplex/internal/plextest"
 	"github.com/wsplex/wsplex/mux"
 	"github.com/wsplex/wsplex/stream"
 )
@@ -507,22 +507,8 @@ func yamuxTCPPair(b *testing.B) pair {
 
 // gorillaConns returns both ends of a gorilla WebSocket with default buffers.
 func gorillaConns(b *testing.B) (*websocket.Conn, *websocket.Conn, func()) {
-	accepted := make(chan *websocket.Conn, 1)
-	up := websocket.Upgrader{}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ws, err := up.Upgrade(w, r, nil)
-		if err != nil {
-			close(accepted)
-			return
-		}
-		accepted <- ws
-	}))
-	c, _, err := websocket.DefaultDialer.Dial(wsURL(srv.URL), nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	s := <-accepted
-	return c, s, func() { c.Close(); s.Close(); srv.Close() }
+	c, s := plextest.RawPair(b)
+	return c, s, func() { c.Close(); s.Close() }
 }
 
 // diyConn is the adapter people write first: one WriteMessage per Write,
@@ -670,4 +656,4 @@ func echoYamux(server *yamux.Session) {
 	}
 }
 
-func wsURL(httpURL string) string { return "ws" + strings.TrimPrefix(httpURL, "http") }
+func wsURL(httpURL string) string { return plextest.WebSocketURL(httpURL) }
