@@ -55,11 +55,11 @@ type frameConn struct {
 	captureLeft uint32 // body bytes of a reset frame still to capture
 	captureID   uint32
 	capture     []byte
-	broken      bool  // the peer broke the frame layout; pass bytes blindly
-	protoErr    error // why, for Close and Session.Err; set on yamux's receive goroutine before it closes
+	broken      bool // the peer broke the frame layout; pass bytes blindly
 
-	mu      sync.Mutex // guards streams
-	streams map[uint32]*streamState
+	mu       sync.Mutex // guards streams and protoErr
+	streams  map[uint32]*streamState
+	protoErr error // why the peer broke the protocol, for Close and Session.Err
 }
 
 // streamState follows one yamux stream from SYN until both FINs or a RST.
@@ -74,13 +74,26 @@ func newFrameConn(c *transport.Conn) *frameConn {
 }
 
 // Close closes the transport, with close code 1002 after a protocol error.
-// yamux calls it from its receive goroutine after Read failed, so reading
-// protoErr here is ordered after scan wrote it.
 func (f *frameConn) Close() error {
-	if f.protoErr != nil {
-		return f.conn.CloseWithCode(closeProtocolError, f.protoErr.Error())
+	if err := f.protocolError(); err != nil {
+		return f.conn.CloseWithCode(closeProtocolError, err.Error())
 	}
 	return f.conn.Close()
+}
+
+func (f *frameConn) setProtocolError(err error) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.protoErr == nil {
+		f.protoErr = err
+	}
+	return err
+}
+
+func (f *frameConn) protocolError() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.protoErr
 }
 
 const closeProtocolError = 1002
@@ -117,17 +130,15 @@ func (f *frameConn) Write(p []byte) (int, error) {
 
 // writeReset sends wsplex's reset frame for stream id.
 func (f *frameConn) writeReset(id uint32, st *wsplexv1.Status) error {
-	body, err := proto.Marshal(st)
+	// proto3 strings must be valid UTF-8, or Marshal fails and the peer
+	// would see a FIN alone: a clean end instead of the status.
+	msg := strings.ToValidUTF8(st.Message, "\uFFFD")
+	if len(msg) > maxResetReason-16 {
+		msg = strings.ToValidUTF8(msg[:maxResetReason-16], "") + "..."
+	}
+	body, err := proto.Marshal(&wsplexv1.Status{Code: st.Code, Message: msg})
 	if err != nil {
 		return err
-	}
-	if len(body) > maxResetReason {
-		// Keep the start of the message; cut on a rune boundary, since
-		// proto3 strings must be valid UTF-8.
-		msg := strings.ToValidUTF8(st.Message[:maxResetReason-16], "") + "..."
-		if body, err = proto.Marshal(&wsplexv1.Status{Code: st.Code, Message: msg}); err != nil {
-			return err
-		}
 	}
 	var h header
 	h[1] = typeData
@@ -205,15 +216,14 @@ func (f *frameConn) scan(buf []byte) (int, error) {
 			if h[0] != 0 || h.typ() > typeGoAway {
 				// Let yamux reject it and end the session.
 				f.broken = true
-				f.protoErr = fmt.Errorf("wsplex/mux: protocol error: invalid frame header %x", h[:])
+				f.setProtocolError(fmt.Errorf("wsplex/mux: protocol error: invalid frame header %x", h[:]))
 				n := copy(buf[w:], buf[i:])
 				return w + n, nil
 			}
 			if h.typ() == typeData && h.flags()&flagRST != 0 {
 				if h.length() > maxResetReason {
-					f.protoErr = fmt.Errorf("wsplex/mux: protocol error: reset frame for stream %d has a %d-byte reason, over the %d-byte limit",
-						h.id(), h.length(), maxResetReason)
-					return 0, f.protoErr
+					return 0, f.setProtocolError(fmt.Errorf("wsplex/mux: protocol error: reset frame for stream %d has a %d-byte reason, over the %d-byte limit",
+						h.id(), h.length(), maxResetReason))
 				}
 				i += headerSize
 				if h.length() == 0 {

@@ -85,13 +85,11 @@ func (o *Options) writeTimeout() time.Duration {
 func (s *Session) watch() {
 	<-s.ys.CloseChan()
 	var err error
-	// yamux's receive goroutine wrote fc.protoErr before it closed the
-	// session, which happened before CloseChan was closed.
 	switch {
 	case s.closing.Load():
 		err = ErrSessionClosed
-	case s.fc.protoErr != nil:
-		err = s.fc.protoErr
+	case s.fc.protocolError() != nil:
+		err = s.fc.protocolError()
 	case s.conn.Err() != nil && !errors.Is(s.conn.Err(), net.ErrClosed):
 		err = s.conn.Err()
 	default:

@@ -571,3 +571,16 @@ func TestLongResetReasonIsCut(t *testing.T) {
 		t.Fatalf("session ended: %v", b.Session().Err())
 	}
 }
+
+func TestResetReasonWithInvalidUTF8StillArrives(t *testing.T) {
+	client, server := plextest.SessionPair(t, nil)
+	a, b := streamPair(t, client, server)
+	if err := a.Reset(wsplexv1.Code_CODE_INTERNAL, "open /tmp/\xff: failed"); err != nil {
+		t.Fatal(err)
+	}
+	var re *mux.ResetError
+	if _, err := b.Read(make([]byte, 1)); !errors.As(err, &re) || re.Code != wsplexv1.Code_CODE_INTERNAL ||
+		re.Message != "open /tmp/\uFFFD: failed" {
+		t.Fatalf("peer read %v, want the status with the bad byte replaced", err)
+	}
+}

@@ -188,7 +188,7 @@ func classifyBadRequest(err error, limit int) (Code, string) {
 // refuse answers an open with a failure status and resets the stream, so
 // that the opener's reads and writes fail at once.
 func refuse(ms *mux.Stream, code Code, msg string) {
-	st := &wsplexv1.Status{Code: code, Message: msg}
+	st := &wsplexv1.Status{Code: code, Message: strings.ToValidUTF8(msg, "\uFFFD")}
 	ms.SetWriteDeadline(time.Now().Add(time.Second))
 	writeDelimited(ms, &wsplexv1.OpenResponse{Status: st})
 	ms.Reset(code, msg)

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -93,7 +94,8 @@ func (s *Stream) SetWriteDeadline(t time.Time) error { return s.ms.SetWriteDeadl
 // metadata. A refusal is an *Error carrying the peer's code and message
 // (errors.Is(err, ErrNotFound) for an unknown name). ctx bounds the wait.
 // Reads call it implicitly, so calling it is needed only to learn the
-// answer before reading. On the accepting side it returns nil, nil.
+// answer before reading. If ctx ends while it waits, the read deadline is
+// cleared afterwards. On the accepting side it returns nil, nil.
 func (s *Stream) Response(ctx context.Context) (Metadata, error) {
 	if !s.opener {
 		return nil, nil
@@ -101,9 +103,14 @@ func (s *Stream) Response(ctx context.Context) (Metadata, error) {
 	s.readMu.Lock()
 	defer s.readMu.Unlock()
 	if !s.respRead && ctx.Done() != nil {
-		stop := context.AfterFunc(ctx, func() { s.ms.SetReadDeadline(time.Unix(1, 0)) })
+		fired := make(chan struct{})
+		stop := context.AfterFunc(ctx, func() {
+			s.ms.SetReadDeadline(time.Unix(1, 0))
+			close(fired)
+		})
 		defer func() {
 			if !stop() {
+				<-fired // it may still be running: let it finish first
 				s.ms.SetReadDeadline(time.Time{})
 			}
 		}()
@@ -168,6 +175,7 @@ func (s *Stream) respond(st *wsplexv1.Status, md Metadata) error {
 		return nil
 	}
 	s.responded = true
+	st = &wsplexv1.Status{Code: st.Code, Message: strings.ToValidUTF8(st.Message, "\uFFFD")}
 	return writeDelimited(s.ms, &wsplexv1.OpenResponse{Status: st, Metadata: md.toProto()})
 }
 

@@ -590,3 +590,15 @@ func TestThousandStreamsBothWays(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+func TestHandlerErrorWithInvalidUTF8IsNotACleanEnd(t *testing.T) {
+	routes := stream.NewRouter(nil)
+	routes.HandleFunc("/file", func(ctx context.Context, s *stream.Stream) error {
+		return errors.New("open /tmp/\xff: no such file") // OS errors carry raw bytes
+	})
+	s := open(t, serve(t, routes), "/file", nil)
+	err := s.Receive(new(wrapperspb.StringValue))
+	if !errors.Is(err, stream.ErrUnknown) || !strings.Contains(err.Error(), "no such file") {
+		t.Fatalf("Receive: %v, want ErrUnknown with the handler's message", err)
+	}
+}

@@ -234,6 +234,9 @@ func (c *Conn) Write(p []byte) (int, error) {
 		return 0, c.opError("write", net.ErrClosed)
 	}
 	defer func() { <-c.wlock }()
+	if isClosed(c.closed) { // Close may have begun while we waited
+		return 0, c.opError("write", net.ErrClosed)
+	}
 	if isClosed(c.wdl.wait()) {
 		return 0, c.opError("write", os.ErrDeadlineExceeded)
 	}
@@ -550,6 +553,13 @@ func (c *Conn) CloseWithCode(code int, reason string) error {
 		close(c.closed)
 		ctx, cancel := context.WithTimeout(context.Background(), c.opts.CloseTimeout)
 		defer cancel()
+		// Let a Write in progress finish queueing, so that what it queued
+		// is flushed below; later Writes see closed.
+		select {
+		case c.wlock <- struct{}{}:
+			<-c.wlock
+		case <-ctx.Done():
+		}
 		c.writerOnce.Do(func() { close(c.writerDone) })
 		select {
 		case <-c.writerDone:
