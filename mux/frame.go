@@ -57,14 +57,16 @@ type frameConn struct {
 	capture     []byte
 	broken      bool // the peer broke the frame layout; pass bytes blindly
 
-	mu       sync.Mutex // guards streams and protoErr
-	streams  map[uint32]*streamState
-	protoErr error // why the peer broke the protocol, for Close and Session.Err
+	mu          sync.Mutex // guards streams and protoErr
+	streams     map[uint32]*streamState
+	peerStreams int   // entries of streams the peer opened
+	protoErr    error // why the peer broke the protocol, for Close and Session.Err
 }
 
 // streamState follows one yamux stream from SYN until both FINs or a RST.
 type streamState struct {
 	localFIN, remoteFIN bool
+	peerOpened          bool        // the peer sent the SYN
 	reset               *ResetError // a reset that arrived before attach
 	stream              *Stream     // nil until Open or Accept returns it
 }
@@ -258,14 +260,17 @@ func (f *frameConn) track(h *header, inbound bool) {
 	defer f.mu.Unlock()
 	st := f.streams[id]
 	if fl&flagSYN != 0 && st == nil {
-		st = &streamState{}
+		st = &streamState{peerOpened: inbound}
 		f.streams[id] = st
+		if inbound {
+			f.peerStreams++
+		}
 	}
 	if st == nil {
 		return
 	}
 	if fl&flagRST != 0 {
-		delete(f.streams, id) // yamux's own reset: the stream is gone
+		f.forget(id, st) // yamux's own reset: the stream is gone
 		return
 	}
 	if fl&flagFIN != 0 {
@@ -275,9 +280,25 @@ func (f *frameConn) track(h *header, inbound bool) {
 			st.localFIN = true
 		}
 		if st.localFIN && st.remoteFIN {
-			delete(f.streams, id)
+			f.forget(id, st)
 		}
 	}
+}
+
+// forget drops a finished stream. f.mu is held.
+func (f *frameConn) forget(id uint32, st *streamState) {
+	delete(f.streams, id)
+	if st.peerOpened {
+		f.peerStreams--
+	}
+}
+
+// peerOpenStreams returns how many streams the peer opened that yamux still
+// holds: accepted or not, closed locally or not, until both halves ended.
+func (f *frameConn) peerOpenStreams() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.peerStreams
 }
 
 // deliverReset runs on yamux's receive goroutine, so it must not block.

@@ -24,7 +24,9 @@ type Options struct {
 	WindowSize uint32
 
 	// MaxStreams caps the streams the peer may have open towards this side
-	// at once; more are reset with CODE_RESOURCE_EXHAUSTED. Default 4096.
+	// at once, counting each until both sides ended it (a stream closed
+	// here still counts until the peer ends its half); more are reset with
+	// CODE_RESOURCE_EXHAUSTED. Default 4096.
 	MaxStreams int
 
 	// KeepAliveInterval is how long the connection may be idle before the

@@ -35,7 +35,6 @@ type Session struct {
 
 	mu      sync.Mutex
 	open    int           // streams handed out and not yet closed
-	inbound int           // of those, accepted ones
 	changed chan struct{} // closed and replaced when open drops
 }
 
@@ -121,7 +120,7 @@ func (s *Session) Open(ctx context.Context) (*Stream, error) {
 	if err != nil {
 		return nil, s.translate("open", err)
 	}
-	return s.newStream(ys, false), nil
+	return s.newStream(ys), nil
 }
 
 // Accept waits for the peer's next stream. ctx bounds the wait. Streams
@@ -136,11 +135,11 @@ func (s *Session) Accept(ctx context.Context) (*Stream, error) {
 			}
 			return nil, s.translate("accept", err)
 		}
-		st := s.newStream(ys, true)
-		s.mu.Lock()
-		over := s.inbound > s.opts.MaxStreams
-		s.mu.Unlock()
-		if over {
+		st := s.newStream(ys)
+		// Count what yamux still holds, not what the application has open:
+		// a peer that never ends its half keeps a locally closed stream
+		// alive, and must not get more that way.
+		if s.fc.peerOpenStreams() > s.opts.MaxStreams {
 			s.log.Debug("wsplex/mux: refusing stream over limit", "remote", s.RemoteAddr(), "limit", s.opts.MaxStreams)
 			st.Reset(codeResourceExhausted, fmt.Sprintf("too many concurrent streams (limit %d)", s.opts.MaxStreams))
 			st.Close()
@@ -150,14 +149,11 @@ func (s *Session) Accept(ctx context.Context) (*Stream, error) {
 	}
 }
 
-func (s *Session) newStream(ys *yamux.Stream, inbound bool) *Stream {
-	st := &Stream{ys: ys, sess: s, id: ys.StreamID(), inbound: inbound}
+func (s *Session) newStream(ys *yamux.Stream) *Stream {
+	st := &Stream{ys: ys, sess: s, id: ys.StreamID()}
 	st.ctx, st.cancel = context.WithCancelCause(s.ctx)
 	s.mu.Lock()
 	s.open++
-	if inbound {
-		s.inbound++
-	}
 	s.mu.Unlock()
 	s.fc.attach(st)
 	return st
@@ -166,9 +162,6 @@ func (s *Session) newStream(ys *yamux.Stream, inbound bool) *Stream {
 func (s *Session) streamClosed(st *Stream) {
 	s.mu.Lock()
 	s.open--
-	if st.inbound {
-		s.inbound--
-	}
 	close(s.changed)
 	s.changed = make(chan struct{})
 	s.mu.Unlock()

@@ -584,3 +584,61 @@ func TestResetReasonWithInvalidUTF8StillArrives(t *testing.T) {
 		t.Fatalf("peer read %v, want the status with the bad byte replaced", err)
 	}
 }
+
+func TestMaxStreamsCountsStreamsThePeerKeeps(t *testing.T) {
+	// The server closes every stream it accepts at once, but the client
+	// never ends its halves: yamux must keep them, so they still count, or
+	// a peer could pile up any number of them.
+	client, server := plextest.SessionPair(t, &mux.Options{MaxStreams: 2})
+	var kept []*mux.Stream
+	for range 2 {
+		a, err := client.Open(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		kept = append(kept, a)
+		b, err := server.Accept(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.Close()
+	}
+	extra, err := client.Open(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer extra.Close()
+	ctx, cancel := context.WithCancel(t.Context())
+	accepted := make(chan *mux.Stream, 1)
+	go func() {
+		s, _ := server.Accept(ctx)
+		accepted <- s
+	}()
+	var re *mux.ResetError
+	if _, err := extra.Read(make([]byte, 1)); !errors.As(err, &re) || re.Code != wsplexv1.Code_CODE_RESOURCE_EXHAUSTED {
+		t.Fatalf("third stream: %v, want RESOURCE_EXHAUSTED", err)
+	}
+	// Once the client ends its halves, there is room again.
+	for _, a := range kept {
+		a.Close()
+	}
+	extra.Close()
+	var s *mux.Stream
+	for s == nil {
+		next, err := client.Open(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer next.Close()
+		select {
+		case s = <-accepted:
+		case <-next.Context().Done(): // refused while the closes were in flight
+			next.Close()
+		}
+	}
+	cancel()
+	if s == nil {
+		t.Fatal("no stream accepted after the peer closed its halves")
+	}
+	s.Close()
+}

@@ -25,12 +25,11 @@ import (
 // still delivered first), and an error matching ErrSessionClosed when the
 // session went away.
 type Stream struct {
-	ys      *yamux.Stream
-	sess    *Session
-	id      uint32
-	inbound bool
-	ctx     context.Context
-	cancel  context.CancelCauseFunc
+	ys     *yamux.Stream
+	sess   *Session
+	id     uint32
+	ctx    context.Context
+	cancel context.CancelCauseFunc
 
 	mu          sync.Mutex
 	reset       *ResetError
