@@ -42,7 +42,8 @@ func (h *header) length() uint32 { return binary.BigEndian.Uint32(h[8:12]) }
 //     body is a wsplexv1.Status), which it removes from the inbound byte
 //     stream before yamux sees it. yamux itself has no reset with a reason.
 type frameConn struct {
-	conn *transport.Conn
+	conn    *transport.Conn
+	onClose func() // called once Close has closed the transport
 
 	wmu     sync.Mutex // serializes writes; guards pending
 	pending *header    // a data frame header waiting for its body
@@ -76,11 +77,18 @@ func newFrameConn(c *transport.Conn) *frameConn {
 }
 
 // Close closes the transport, with close code 1002 after a protocol error.
+// yamux calls it exactly once, when the session shuts down for any reason.
 func (f *frameConn) Close() error {
-	if err := f.protocolError(); err != nil {
-		return f.conn.CloseWithCode(closeProtocolError, err.Error())
+	var err error
+	if perr := f.protocolError(); perr != nil {
+		err = f.conn.CloseWithCode(closeProtocolError, perr.Error())
+	} else {
+		err = f.conn.Close()
 	}
-	return f.conn.Close()
+	if f.onClose != nil {
+		f.onClose()
+	}
+	return err
 }
 
 func (f *frameConn) setProtocolError(err error) error {

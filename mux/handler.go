@@ -217,7 +217,7 @@ func offers(r *http.Request, proto string) bool {
 // write buffer of 64 KiB lets a default-sized message leave as one frame
 // and one syscall, while idle connections hold no write buffer.
 const (
-	readBufferSize  = 4 << 10
+	readBufferSize  = 1 << 10
 	writeBufferSize = 64 << 10
 )
 

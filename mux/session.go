@@ -38,8 +38,8 @@ type Session struct {
 	changed chan struct{} // closed and replaced when open drops
 }
 
-// newSession runs yamux on conn. It starts yamux's goroutines and one that
-// watches for the end, so the session must be closed.
+// newSession runs yamux on conn. It starts yamux's goroutines, so the
+// session must be closed.
 func newSession(conn *transport.Conn, client bool, o Options) *Session {
 	s := &Session{
 		conn:    conn,
@@ -51,6 +51,7 @@ func newSession(conn *transport.Conn, client bool, o Options) *Session {
 		changed: make(chan struct{}),
 	}
 	s.ctx, s.cancel = context.WithCancelCause(context.Background())
+	s.fc.onClose = s.ended
 	cfg := &yamux.Config{
 		AcceptBacklog: acceptBacklog,
 		// The transport pings at the WebSocket level, where pongs do not
@@ -70,7 +71,6 @@ func newSession(conn *transport.Conn, client bool, o Options) *Session {
 	} else {
 		s.ys, _ = yamux.Server(s.fc, cfg)
 	}
-	go s.watch()
 	return s
 }
 
@@ -81,8 +81,10 @@ func (o *Options) writeTimeout() time.Duration {
 	return 10 * time.Second
 }
 
-func (s *Session) watch() {
-	<-s.ys.CloseChan()
+// ended runs once, when yamux closes the frame layer: on Close, or when a
+// read or write failed. It records why and cancels the session's context,
+// so no goroutine has to wait for the end.
+func (s *Session) ended() {
 	var err error
 	switch {
 	case s.closing.Load():
@@ -94,8 +96,6 @@ func (s *Session) watch() {
 	default:
 		err = errors.New("wsplex/mux: protocol error from peer")
 	}
-	// yamux closed the transport already; wait for its close to finish.
-	_ = s.conn.Close()
 	s.err = err
 	s.cancel(err)
 	close(s.done)
