@@ -19,6 +19,11 @@
 // moved. A Write that returned has queued its bytes, as a TCP write hands them
 // to the kernel; Close flushes them.
 //
+// Framing layers that always read and need no deadlines (package mux) can
+// skip both hops: Options.DirectRead reads the WebSocket on the caller's
+// goroutine, and [Conn.WriteFrame] writes synchronously, one message per
+// call.
+//
 // # Liveness
 //
 // The peer is pinged every Options.KeepAliveInterval when nothing arrived in
