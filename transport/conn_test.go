@@ -492,7 +492,8 @@ func TestInvalidOptions(t *testing.T) {
 
 // FuzzReadMessages feeds the transport an arbitrary sequence of messages and
 // checks that Read yields exactly the binary payloads, in order, up to the
-// first text message, which ends the connection with ErrTextMessage.
+// first text message, which ends the connection with ErrTextMessage. Odd
+// message counts read with DirectRead, even ones with the read goroutine.
 func FuzzReadMessages(f *testing.F) {
 	f.Add([]byte{3, 'a', 'b', 'c', 0x81, 'x', 2, 'd', 'e'})
 	f.Add([]byte{0, 0, 5, 1, 2, 3, 4, 5})
@@ -512,7 +513,8 @@ func FuzzReadMessages(f *testing.F) {
 			in = in[n:]
 		}
 		cws, sws := plextest.RawPair(t)
-		c := plextest.Wrap(t, cws, nil)
+		// Both read paths: the read goroutine, and DirectRead.
+		c := plextest.Wrap(t, cws, &transport.Options{DirectRead: len(msgs)%2 == 1})
 		var want []byte
 		sawText := false
 		for _, m := range msgs {
