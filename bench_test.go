@@ -16,6 +16,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -360,6 +361,82 @@ func BenchmarkHeadOfLine(b *testing.B) {
 		b.ReportMetric(float64(lat[len(lat)/2]), "p50-ns")
 		b.ReportMetric(float64(lat[len(lat)*99/100]), "p99-ns")
 	})
+}
+
+// BenchmarkCompression sends text-heavy protobuf messages (JSON-like
+// records in a StringValue) with permessage-deflate off and on, and reports
+// the bytes the client wrote to TCP per message.
+func BenchmarkCompression(b *testing.B) {
+	for _, mode := range []string{"off", "deflate"} {
+		for _, sz := range sizes[:3] {
+			b.Run(mode+"/"+sz.name, func(b *testing.B) {
+				var wire wireCounter
+				o := mux.Options{Compression: mode == "deflate"}
+				routes := stream.NewRouter(nil)
+				routes.HandleFunc("/sink", func(ctx context.Context, s *stream.Stream) error {
+					var m wrapperspb.StringValue
+					for {
+						if err := s.Receive(&m); err != nil {
+							return nil
+						}
+					}
+				})
+				h, err := mux.NewHandler(func(s *mux.Session) { routes.Serve(s) }, &mux.HandlerOptions{Options: o})
+				if err != nil {
+					b.Fatal(err)
+				}
+				srv := httptest.NewServer(h)
+				defer srv.Close()
+				defer h.Close()
+				sess, err := mux.Dial(context.Background(), wsURL(srv.URL), &mux.DialOptions{Options: o, NetDialContext: wire.dial})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer sess.Close()
+				s, err := stream.Open(context.Background(), sess, "/sink", nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer s.Close()
+				text := make([]byte, 0, sz.n)
+				for i := 0; len(text) < sz.n; i++ {
+					text = fmt.Appendf(text, `{"id":%d,"user":"user-%d","room":"lobby","text":"hello from the benchmark"},`, i, i%50)
+				}
+				msg := wrapperspb.String(string(text[:sz.n]))
+				b.SetBytes(int64(sz.n))
+				b.ReportAllocs()
+				start := wire.n.Load()
+				for b.Loop() {
+					if err := s.Send(msg); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(wire.n.Load()-start)/float64(b.N), "wire-B/op")
+			})
+		}
+	}
+}
+
+// wireCounter counts what a client writes to its TCP connection.
+type wireCounter struct{ n atomic.Int64 }
+
+func (w *wireCounter) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	return &countedConn{Conn: c, n: &w.n}, nil
+}
+
+type countedConn struct {
+	net.Conn
+	n *atomic.Int64
+}
+
+func (c *countedConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	c.n.Add(int64(n))
+	return n, err
 }
 
 func BenchmarkIdle(b *testing.B) {

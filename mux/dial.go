@@ -33,6 +33,10 @@ type DialOptions struct {
 	// does. Nil means http.ProxyFromEnvironment (HTTPS_PROXY, HTTP_PROXY,
 	// NO_PROXY).
 	Proxy func(*http.Request) (*url.URL, error)
+
+	// NetDialContext, if set, makes the TCP connection (to the server or
+	// the proxy), as net.Dialer.DialContext does.
+	NetDialContext func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // Dial opens a WebSocket connection to rawURL (ws:// or wss://), negotiates
@@ -53,12 +57,14 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Session, erro
 		proxy = http.ProxyFromEnvironment
 	}
 	d := websocket.Dialer{
-		Proxy:           proxy,
-		TLSClientConfig: do.TLSConfig,
-		Subprotocols:    []string{Subprotocol},
-		ReadBufferSize:  readBufferSize,
-		WriteBufferSize: writeBufferSize,
-		WriteBufferPool: writeBufferPool,
+		Proxy:             proxy,
+		TLSClientConfig:   do.TLSConfig,
+		Subprotocols:      []string{Subprotocol},
+		ReadBufferSize:    readBufferSize,
+		WriteBufferSize:   writeBufferSize,
+		WriteBufferPool:   writeBufferPool,
+		EnableCompression: o.Compression,
+		NetDialContext:    do.NetDialContext,
 	}
 	ws, resp, err := d.DialContext(ctx, rawURL, do.Header)
 	if err != nil {

@@ -73,11 +73,12 @@ func NewHandler(serve func(*Session), opts *HandlerOptions) (*Handler, error) {
 		sessions: make(map[*Session]struct{}),
 	}
 	h.up = websocket.Upgrader{
-		Subprotocols:    []string{Subprotocol},
-		CheckOrigin:     h.checkOrigin,
-		ReadBufferSize:  readBufferSize,
-		WriteBufferSize: writeBufferSize,
-		WriteBufferPool: writeBufferPool,
+		Subprotocols:      []string{Subprotocol},
+		CheckOrigin:       h.checkOrigin,
+		ReadBufferSize:    readBufferSize,
+		WriteBufferSize:   writeBufferSize,
+		WriteBufferPool:   writeBufferPool,
+		EnableCompression: o.Compression,
 		Error: func(w http.ResponseWriter, _ *http.Request, status int, reason error) {
 			http.Error(w, "wsplex: "+reason.Error(), status)
 		},

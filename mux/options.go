@@ -52,6 +52,12 @@ type Options struct {
 	// Default 1 MiB.
 	ReadLimit int64
 
+	// Compression negotiates permessage-deflate (RFC 7692, without context
+	// takeover) when both sides enable it. Off by default: on fast links it
+	// costs more CPU than it saves (BENCHMARKS.md); it pays on slow links
+	// carrying compressible messages such as text-heavy protobufs.
+	Compression bool
+
 	// Logger receives session events. Default: discard.
 	Logger *slog.Logger
 }

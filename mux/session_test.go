@@ -642,3 +642,76 @@ func TestMaxStreamsCountsStreamsThePeerKeeps(t *testing.T) {
 	}
 	s.Close()
 }
+
+func TestCompressionCarriesData(t *testing.T) {
+	var wire countingConns
+	srv := plextest.NewServer(t, func(s *mux.Session) {
+		st, err := s.Accept(s.Context())
+		if err != nil {
+			return
+		}
+		defer st.Close()
+		io.Copy(st, st)
+	}, &mux.HandlerOptions{Options: mux.Options{Compression: true}})
+	dial := func(compress bool) (got []byte, written int64) {
+		wire = countingConns{}
+		sess := srv.Dial(t, &mux.DialOptions{
+			Options:        mux.Options{Compression: compress},
+			NetDialContext: wire.dial,
+		})
+		defer sess.Close()
+		s, err := sess.Open(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		want := bytes.Repeat([]byte("compressible protobuf text, "), 4000)
+		go func() {
+			s.Write(want)
+			s.CloseWrite()
+		}()
+		got, err = io.ReadAll(s)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("echo: %d bytes, %v", len(got), err)
+		}
+		return got, wire.written()
+	}
+	_, plain := dial(false)
+	_, deflated := dial(true)
+	if deflated*4 > plain {
+		t.Fatalf("client wrote %d bytes with compression, %d without: not compressed", deflated, plain)
+	}
+}
+
+// countingConns counts the bytes the client writes to TCP.
+type countingConns struct {
+	mu sync.Mutex
+	n  int64
+}
+
+func (c *countingConns) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	conn, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	return &countingConn{Conn: conn, c: c}, nil
+}
+
+func (c *countingConns) written() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n
+}
+
+type countingConn struct {
+	net.Conn
+	c *countingConns
+}
+
+func (cc *countingConn) Write(p []byte) (int, error) {
+	n, err := cc.Conn.Write(p)
+	cc.c.mu.Lock()
+	cc.c.n += int64(n)
+	cc.c.mu.Unlock()
+	return n, err
+}
