@@ -602,3 +602,28 @@ func TestHandlerErrorWithInvalidUTF8IsNotACleanEnd(t *testing.T) {
 		t.Fatalf("Receive: %v, want ErrUnknown with the handler's message", err)
 	}
 }
+
+func TestResponseContextEndsOnlyTheWait(t *testing.T) {
+	release := make(chan struct{})
+	routes := stream.NewRouter(&stream.Options{
+		OnOpen: func(ctx context.Context, s *stream.Stream) (stream.Metadata, error) {
+			<-release // answer late
+			return nil, nil
+		},
+	})
+	routes.HandleFunc("/late", func(ctx context.Context, s *stream.Stream) error {
+		return s.Send(wrapperspb.String("finally"))
+	})
+	s := open(t, serve(t, routes), "/late", nil)
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
+	defer cancel()
+	if _, err := s.Response(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Response: %v, want context.DeadlineExceeded", err)
+	}
+	close(release)
+	// The expired ctx must not leave a deadline behind on the stream.
+	var got wrapperspb.StringValue
+	if err := s.Receive(&got); err != nil || got.Value != "finally" {
+		t.Fatalf("Receive after the wait: %q, %v", got.Value, err)
+	}
+}
