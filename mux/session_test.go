@@ -405,11 +405,7 @@ func TestDialContextBoundsHandshake(t *testing.T) {
 }
 
 func TestShutdownDrainsThenCloses(t *testing.T) {
-	accepted := make(chan *mux.Session, 1)
-	srv := plextest.NewServer(t, func(s *mux.Session) {
-		accepted <- s
-		<-s.Done()
-	}, nil)
+	srv, accepted := plextest.NewSessionServer(t, nil, 1)
 	client := srv.Dial(t, nil)
 	server := <-accepted
 	a, b := streamPair(t, client, server)
@@ -467,11 +463,7 @@ func TestShutdownDrainsThenCloses(t *testing.T) {
 }
 
 func TestShutdownGivesUpAtDeadline(t *testing.T) {
-	accepted := make(chan *mux.Session, 1)
-	srv := plextest.NewServer(t, func(s *mux.Session) {
-		accepted <- s
-		<-s.Done()
-	}, nil)
+	srv, accepted := plextest.NewSessionServer(t, nil, 1)
 	client := srv.Dial(t, nil)
 	streamPair(t, client, <-accepted) // never closed before the deadline
 	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
@@ -501,11 +493,7 @@ func TestBadInputEndsOnlyThatSession(t *testing.T) {
 		}, nil, websocket.CloseProtocolError},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			sessions := make(chan *mux.Session, 2)
-			srv := plextest.NewServer(t, func(s *mux.Session) {
-				sessions <- s
-				<-s.Done()
-			}, nil)
+			srv, sessions := plextest.NewSessionServer(t, nil, 2)
 			good := srv.Dial(t, nil)
 			goodServer := <-sessions
 

@@ -451,11 +451,7 @@ func TestBadOpenRequestsResetOnlyTheirStream(t *testing.T) {
 
 func TestServerPushesToManyClients(t *testing.T) {
 	const clients = 20
-	srvSessions := make(chan *mux.Session, clients)
-	srv := plextest.NewServer(t, func(s *mux.Session) {
-		srvSessions <- s
-		<-s.Done()
-	}, nil)
+	srv, srvSessions := plextest.NewSessionServer(t, nil, clients)
 
 	var got sync.WaitGroup
 	var clientSessions []*mux.Session

@@ -113,6 +113,19 @@ func (s *Server) Dial(t testing.TB, opts *mux.DialOptions) *mux.Session {
 	return sess
 }
 
+// NewSessionServer is NewServer whose serve func hands each server-side
+// session to the returned channel (buffered for up to backlog sessions) and
+// keeps it until it ends.
+func NewSessionServer(t testing.TB, opts *mux.HandlerOptions, backlog int) (*Server, <-chan *mux.Session) {
+	t.Helper()
+	sessions := make(chan *mux.Session, backlog)
+	srv := NewServer(t, func(s *mux.Session) {
+		sessions <- s
+		<-s.Done()
+	}, opts)
+	return srv, sessions
+}
+
 // SessionPair returns the client and server sides of one session over a
 // loopback WebSocket. opts, possibly nil, apply to both sides.
 func SessionPair(t testing.TB, opts *mux.Options) (client, server *mux.Session) {
@@ -121,12 +134,7 @@ func SessionPair(t testing.TB, opts *mux.Options) (client, server *mux.Session) 
 	if opts != nil {
 		o = *opts
 	}
-	accepted := make(chan *mux.Session, 1)
-	srv := NewServer(t, func(s *mux.Session) {
-		accepted <- s
-		<-s.Done()
-	}, &mux.HandlerOptions{Options: o})
+	srv, accepted := NewSessionServer(t, &mux.HandlerOptions{Options: o}, 1)
 	client = srv.Dial(t, &mux.DialOptions{Options: o})
-	server = <-accepted
-	return client, server
+	return client, <-accepted
 }
