@@ -1,7 +1,6 @@
 package stream
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -54,5 +53,7 @@ func Open(ctx context.Context, sess *mux.Session, name string, opts *OpenOptions
 	if md == nil {
 		md = Metadata{}
 	}
-	return &Stream{ms: ms, name: name, md: md, opts: o, br: bufio.NewReaderSize(ms, readBufferSize), opener: true}, nil
+	s := &Stream{ms: ms, name: name, md: md, opts: o, opener: true}
+	s.in.src = ms
+	return s, nil
 }

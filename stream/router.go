@@ -1,7 +1,6 @@
 package stream
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -100,8 +99,9 @@ func (r *Router) serveStream(ms *mux.Stream) {
 	defer ms.Close()
 	log := r.opts.Logger
 	ms.SetReadDeadline(time.Now().Add(r.opts.OpenTimeout))
-	br := bufio.NewReaderSize(ms, readBufferSize)
-	req, code, msg := readOpenRequest(br, r.opts.MaxHeaderSize)
+	s := &Stream{ms: ms, opts: r.opts}
+	s.in.src = ms
+	req, code, msg := readOpenRequest(&s.in, r.opts.MaxHeaderSize)
 	if code != CodeOK {
 		log.Debug("wsplex/stream: refused open request", "remote", ms.RemoteAddr(), "code", codeText(code), "err", msg)
 		refuse(ms, code, msg)
@@ -112,13 +112,13 @@ func (r *Router) serveStream(ms *mux.Stream) {
 	}
 	ms.SetReadDeadline(time.Time{})
 	name := req.GetName()
-	h, hreq := r.match(name)
+	h, values := r.match(name)
 	if h == nil {
 		log.Debug("wsplex/stream: no handler", "stream", name, "remote", ms.RemoteAddr())
 		refuse(ms, CodeNotFound, fmt.Sprintf("no handler for stream %q", name))
 		return
 	}
-	s := &Stream{ms: ms, name: name, md: metadataFromProto(req.Metadata), opts: r.opts, br: br, req: hreq}
+	s.name, s.md, s.pathValues = name, metadataFromProto(req.Metadata), values
 	var respMD Metadata
 	if r.opts.OnOpen != nil {
 		md, err := r.opts.OnOpen(s.Context(), s)
@@ -157,9 +157,13 @@ func (r *Router) run(h Handler, s *Stream) {
 // readOpenRequest decodes the open request at the start of a stream. It
 // returns the request, or the code and message to refuse it with, or
 // neither when the peer left before sending one.
-func readOpenRequest(br *bufio.Reader, limit int) (*wsplexv1.OpenRequest, Code, string) {
+func readOpenRequest(in *reader, limit int) (*wsplexv1.OpenRequest, Code, string) {
 	var req wsplexv1.OpenRequest
-	err := protodelim.UnmarshalOptions{MaxSize: int64(limit)}.UnmarshalFrom(br, &req)
+	br, err := in.buffered()
+	if err == nil {
+		err = protodelim.UnmarshalOptions{MaxSize: int64(limit)}.UnmarshalFrom(br, &req)
+		in.release()
+	}
 	if err != nil {
 		code, msg := classifyBadRequest(err, limit)
 		return nil, code, msg
@@ -194,12 +198,26 @@ func refuse(ms *mux.Stream, code Code, msg string) {
 	ms.Reset(code, msg)
 }
 
-// match finds the handler for name with http.ServeMux's matching rules.
-func (r *Router) match(name string) (Handler, *http.Request) {
+// match finds the handler for name with http.ServeMux's matching rules,
+// and the values of the pattern's wildcards as key, value pairs. The
+// stream keeps those rather than the whole matched request.
+func (r *Router) match(name string) (Handler, []string) {
 	req := &http.Request{Method: http.MethodGet, URL: &url.URL{Path: name}, RequestURI: name, Host: "wsplex"}
 	var mw matchWriter
 	r.m.ServeHTTP(&mw, req)
-	return mw.h, mw.req
+	if mw.h == nil {
+		return nil, nil
+	}
+	var values []string
+	for _, seg := range strings.Split(mw.req.Pattern, "/") {
+		key, ok := strings.CutPrefix(seg, "{")
+		if !ok || key == "$}" {
+			continue
+		}
+		key = strings.TrimSuffix(strings.TrimSuffix(key, "}"), "...")
+		values = append(values, key, mw.req.PathValue(key))
+	}
+	return mw.h, values
 }
 
 // matchWriter receives the matched handler from the ServeMux; whatever a
@@ -218,5 +236,3 @@ func (w *matchWriter) Header() http.Header {
 }
 func (w *matchWriter) Write(p []byte) (int, error) { return len(p), nil }
 func (w *matchWriter) WriteHeader(int)             {}
-
-const readBufferSize = 4 << 10

@@ -1,9 +1,9 @@
 package stream
 
 import (
-	"bufio"
 	"bytes"
 	"testing"
+	"testing/iotest"
 	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protodelim"
@@ -30,7 +30,7 @@ func FuzzReadOpenRequest(f *testing.F) {
 	f.Add([]byte{3, 0x0a, 0x05})
 	f.Fuzz(func(t *testing.T, in []byte) {
 		const limit = 1024
-		req, code, msg := readOpenRequest(bufio.NewReader(bytes.NewReader(in)), limit)
+		req, code, msg := readOpenRequest(&reader{src: iotest.HalfReader(bytes.NewReader(in))}, limit)
 		switch {
 		case req == nil && code == CodeOK:
 			return // the input ended before a request: the peer left
@@ -47,7 +47,7 @@ func FuzzReadOpenRequest(f *testing.F) {
 		if _, err := protodelim.MarshalTo(&buf, req); err != nil {
 			t.Fatalf("re-encode: %v", err)
 		}
-		again, code, msg := readOpenRequest(bufio.NewReader(&buf), limit)
+		again, code, msg := readOpenRequest(&reader{src: &buf}, limit)
 		if again == nil || !proto.Equal(req, again) {
 			t.Fatalf("round trip changed %v into %v (%v %s)", req, again, code, msg)
 		}

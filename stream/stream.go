@@ -1,14 +1,12 @@
 package stream
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -32,8 +30,9 @@ type Stream struct {
 	name   string
 	md     Metadata
 	opts   Options
-	br     *bufio.Reader
 	opener bool
+
+	in reader // guarded by readMu
 
 	readMu sync.Mutex // held by Receive, Read and Response
 
@@ -44,9 +43,9 @@ type Stream struct {
 
 	// Accepting side: the router's path values, and whether the open was
 	// answered.
-	req       *http.Request
-	respondMu sync.Mutex
-	responded bool
+	pathValues []string // key, value, ...
+	respondMu  sync.Mutex
+	responded  bool
 }
 
 var _ net.Conn = (*Stream)(nil)
@@ -62,10 +61,12 @@ func (s *Stream) Metadata() Metadata { return s.md }
 // "/chat/room/{id}" and name "/chat/room/42", PathValue("id") is "42". It
 // returns "" on the opening side.
 func (s *Stream) PathValue(key string) string {
-	if s.req == nil {
-		return ""
+	for i := 0; i+1 < len(s.pathValues); i += 2 {
+		if s.pathValues[i] == key {
+			return s.pathValues[i+1]
+		}
 	}
-	return s.req.PathValue(key)
+	return ""
 }
 
 // Context returns a context cancelled when the stream is closed or reset
@@ -130,7 +131,11 @@ func (s *Stream) awaitResponse() error {
 		return s.openErr
 	}
 	var resp wsplexv1.OpenResponse
-	err := protodelim.UnmarshalOptions{MaxSize: int64(s.opts.MaxHeaderSize)}.UnmarshalFrom(s.br, &resp)
+	br, err := s.in.buffered()
+	if err == nil {
+		err = protodelim.UnmarshalOptions{MaxSize: int64(s.opts.MaxHeaderSize)}.UnmarshalFrom(br, &resp)
+		s.in.release()
+	}
 	if err != nil {
 		if isTimeout(err) {
 			return timeoutErr{err} // not final: the answer may still come
@@ -196,9 +201,13 @@ func (s *Stream) Receive(m proto.Message) error {
 	if err := s.beforeRead(); err != nil {
 		return s.ioError(err)
 	}
-	err := protodelim.UnmarshalOptions{MaxSize: int64(s.opts.MaxMessageSize)}.UnmarshalFrom(s.br, m)
+	br, err := s.in.buffered()
 	if err == nil {
-		return nil
+		err = protodelim.UnmarshalOptions{MaxSize: int64(s.opts.MaxMessageSize)}.UnmarshalFrom(br, m)
+		s.in.release()
+		if err == nil {
+			return nil
+		}
 	}
 	var tooBig *protodelim.SizeTooLargeError
 	switch {
@@ -233,7 +242,7 @@ func (s *Stream) Read(p []byte) (int, error) {
 	if err := s.beforeRead(); err != nil {
 		return 0, s.ioError(err)
 	}
-	n, err := s.br.Read(p)
+	n, err := s.in.Read(p)
 	return n, s.ioError(err)
 }
 

@@ -127,6 +127,8 @@ func TestPatterns(t *testing.T) {
 	routes.Handle("/files/{path...}", reply("file %s", "path"))
 	routes.Handle("/echo.v1.Echo/Say", reply("say"))
 	routes.Handle("/tree/", reply("tree"))
+	routes.Handle("/pair/{a}/and/{b}", reply("pair %s %s (%q)", "a", "b", "c"))
+	routes.Handle("/exact/{$}", reply("exact %q", "$"))
 	sess := serve(t, routes)
 	for name, want := range map[string]string{
 		"/chat/room/lobby":  "lobby",
@@ -134,6 +136,8 @@ func TestPatterns(t *testing.T) {
 		"/files/a/b/c.txt":  "file a/b/c.txt",
 		"/echo.v1.Echo/Say": "say",
 		"/tree/x/y":         "tree",
+		"/pair/1/and/2":     `pair 1 2 ("")`,
+		"/exact/":           `exact ""`,
 	} {
 		s := open(t, sess, name, nil)
 		var got wrapperspb.StringValue
