@@ -21,7 +21,7 @@ type reader struct {
 	wait [64]byte      // backing array of head
 }
 
-const readBufferSize = 4 << 10
+const readBufferSize = 64 << 10
 
 var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, readBufferSize) }}
 

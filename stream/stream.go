@@ -1,7 +1,6 @@
 package stream
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"google.golang.org/protobuf/encoding/protodelim"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/wsplex/wsplex/mux"
@@ -310,21 +310,24 @@ func isTimeout(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
-// writeDelimited writes m, length-delimited, in one Write, so that it
-// leaves as one yamux frame and one WebSocket message.
+// writeDelimited writes m, length-delimited as protodelim reads it, in one
+// Write, so that it leaves as one yamux frame and one WebSocket message.
+// It marshals into a pooled buffer: protodelim.MarshalTo would allocate
+// the encoding of every message and write it in two pieces.
 func writeDelimited(w io.Writer, m proto.Message) error {
-	buf := bufPool.Get().(*bytes.Buffer)
-	defer func() {
-		if buf.Cap() <= 1<<20 {
-			buf.Reset()
-			bufPool.Put(buf)
-		}
-	}()
-	if _, err := protodelim.MarshalTo(buf, m); err != nil {
-		return fmt.Errorf("wsplex/stream: marshal: %w", err)
+	bp := bufPool.Get().(*[]byte)
+	b := protowire.AppendVarint((*bp)[:0], uint64(proto.Size(m)))
+	b, err := proto.MarshalOptions{UseCachedSize: true}.MarshalAppend(b, m)
+	if err == nil {
+		_, err = w.Write(b)
+	} else {
+		err = fmt.Errorf("wsplex/stream: marshal: %w", err)
 	}
-	_, err := w.Write(buf.Bytes())
+	if cap(b) <= 1<<20 {
+		*bp = b[:0]
+		bufPool.Put(bp)
+	}
 	return err
 }
 
-var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+var bufPool = sync.Pool{New: func() any { return new([]byte) }}
