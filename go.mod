@@ -12,4 +12,6 @@ require (
 
 require github.com/coder/websocket v1.8.15
 
+require golang.org/x/text v0.43.0 // indirect
+
 tool google.golang.org/protobuf/cmd/protoc-gen-go

@@ -3,6 +3,7 @@ package mux
 import (
 	"context"
 	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -29,15 +30,41 @@ type DialOptions struct {
 	// tls.Config that verifies the server against the system roots.
 	TLSConfig *tls.Config
 
+	// Subprotocols lists WebSocket subprotocols to offer after wsplex.v1,
+	// which the server ignores; TokenProtocol makes one that carries a
+	// bearer token, the way browsers must send one.
+	Subprotocols []string
+
+	// HandshakeTimeout bounds the whole handshake: TCP, proxy tunnel, TLS
+	// and the WebSocket upgrade. Default 10 s; ctx may end it sooner.
+	HandshakeTimeout time.Duration
+
 	// Proxy returns the HTTP proxy for a request, as http.Transport.Proxy
-	// does. Nil means http.ProxyFromEnvironment (HTTPS_PROXY, HTTP_PROXY,
-	// NO_PROXY).
+	// does; the request's URL has scheme http for ws:// and https for
+	// wss://. A proxy URL's user and password are sent with Basic
+	// authentication. http.ProxyURL(u) sets a fixed proxy. Nil means the
+	// environment (HTTPS_PROXY, HTTP_PROXY, NO_PROXY, lowercase too), read
+	// on every Dial, with net/http's rules: localhost and loopback
+	// addresses are never proxied. The connection goes through the proxy's
+	// CONNECT tunnel; a refusal is a *ProxyError.
 	Proxy func(*http.Request) (*url.URL, error)
+
+	// ProxyTLSConfig configures the TLS connection to an https:// proxy.
+	// Nil means default verification against the system roots.
+	ProxyTLSConfig *tls.Config
+
+	// ProxyConnectHeader holds extra headers for the proxy's CONNECT
+	// request.
+	ProxyConnectHeader http.Header
 
 	// NetDialContext, if set, makes the TCP connection (to the server or
 	// the proxy), as net.Dialer.DialContext does.
 	NetDialContext func(ctx context.Context, network, addr string) (net.Conn, error)
 }
+
+// DefaultHandshakeTimeout bounds a handshake when
+// DialOptions.HandshakeTimeout or HandlerOptions.HandshakeTimeout is zero.
+const DefaultHandshakeTimeout = 10 * time.Second
 
 // Dial opens a WebSocket connection to rawURL (ws:// or wss://), negotiates
 // the wsplex subprotocol and returns the client side of a session. ctx bounds
@@ -52,29 +79,56 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Session, erro
 	if err != nil {
 		return nil, err
 	}
-	proxy := do.Proxy
-	if proxy == nil {
-		proxy = http.ProxyFromEnvironment
+	endpoint, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("wsplex/mux: dial: %w", err)
+	}
+	endpoint = &url.URL{Scheme: endpoint.Scheme, Host: endpoint.Host, Path: endpoint.Path}
+	switch endpoint.Scheme {
+	case "ws":
+		endpoint.Scheme = "http"
+	case "wss":
+		endpoint.Scheme = "https"
+	default:
+		return nil, fmt.Errorf("wsplex/mux: dial %s: scheme must be ws or wss", rawURL)
+	}
+	pd := &proxyDialer{
+		proxy:    do.Proxy,
+		tls:      do.ProxyTLSConfig,
+		header:   do.ProxyConnectHeader,
+		dial:     do.NetDialContext,
+		endpoint: endpoint,
+	}
+	if pd.proxy == nil {
+		pd.proxy = proxyFromEnvironment
+	}
+	if pd.dial == nil {
+		pd.dial = (&net.Dialer{}).DialContext
+	}
+	timeout := do.HandshakeTimeout
+	if timeout <= 0 {
+		timeout = DefaultHandshakeTimeout
 	}
 	d := websocket.Dialer{
-		Proxy:             proxy,
 		TLSClientConfig:   do.TLSConfig,
-		Subprotocols:      []string{Subprotocol},
+		Subprotocols:      append([]string{Subprotocol}, do.Subprotocols...),
 		ReadBufferSize:    readBufferSize,
 		WriteBufferSize:   writeBufferSize,
 		WriteBufferPool:   writeBufferPool,
 		EnableCompression: o.Compression,
-		NetDialContext:    do.NetDialContext,
+		NetDialContext:    pd.DialContext,
 	}
+	ctx, cancel := context.WithTimeoutCause(ctx, timeout, ErrHandshakeTimeout)
+	defer cancel()
 	ws, resp, err := d.DialContext(ctx, rawURL, do.Header)
 	if err != nil {
 		var ne net.Error
 		if dl, ok := ctx.Deadline(); ok && errors.As(err, &ne) && ne.Timeout() && !time.Now().Before(dl) {
 			// gorilla turns the context's deadline into a socket deadline,
 			// which may fire just before the context reports it.
-			err = context.DeadlineExceeded
+			err = context.Cause(ctx)
 		} else if ctx.Err() != nil {
-			err = ctx.Err()
+			err = context.Cause(ctx)
 		}
 		return nil, dialError(rawURL, resp, err)
 	}
@@ -87,19 +141,26 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Session, erro
 		ws.Close()
 		return nil, err
 	}
-	return newSession(conn, true, o), nil
+	return newSession(context.Background(), conn, true, o), nil
 }
 
-// dialError explains a failed handshake, quoting the server's refusal.
+// dialError explains a failed handshake. A refusal from the server is a
+// *RefusedError quoting the response body.
 func dialError(rawURL string, resp *http.Response, err error) error {
 	if resp == nil || !errors.Is(err, websocket.ErrBadHandshake) {
 		return fmt.Errorf("wsplex/mux: dial %s: %w", rawURL, err)
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-	msg := strings.TrimSpace(string(body))
-	if msg == "" {
-		return fmt.Errorf("wsplex/mux: dial %s: server refused the upgrade: %s", rawURL, resp.Status)
-	}
-	return fmt.Errorf("wsplex/mux: dial %s: server refused the upgrade: %s: %s", rawURL, resp.Status, msg)
+	re := &RefusedError{StatusCode: resp.StatusCode, Message: strings.TrimSpace(string(body))}
+	return fmt.Errorf("wsplex/mux: dial %s: %w", rawURL, re)
 }
+
+// TokenProtocol returns a WebSocket subprotocol value that carries a bearer
+// token, for DialOptions.Subprotocols and for browsers, which cannot set an
+// Authorization header on a WebSocket. BearerToken finds it on the server.
+func TokenProtocol(token string) string {
+	return tokenProtocolPrefix + base64.RawURLEncoding.EncodeToString([]byte(token))
+}
+
+const tokenProtocolPrefix = "wsplex.bearer."

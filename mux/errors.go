@@ -1,6 +1,7 @@
 package mux
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -30,6 +31,19 @@ var (
 	// the wsplex subprotocol.
 	ErrSubprotocol = errors.New("wsplex/mux: server did not accept subprotocol " + Subprotocol)
 )
+
+// ErrHandshakeTimeout is returned by Dial when the handshake took longer
+// than DialOptions.HandshakeTimeout. It matches context.DeadlineExceeded and
+// os.ErrDeadlineExceeded.
+var ErrHandshakeTimeout error = handshakeTimeoutError{}
+
+type handshakeTimeoutError struct{}
+
+func (handshakeTimeoutError) Error() string { return "wsplex/mux: handshake timed out" }
+func (handshakeTimeoutError) Timeout() bool { return true }
+func (handshakeTimeoutError) Is(target error) bool {
+	return target == context.DeadlineExceeded || target == os.ErrDeadlineExceeded
+}
 
 // ResetError says that a stream was reset, by the peer (Remote) or locally,
 // with a status. A peer that closes a stream before reading all of it

@@ -2,12 +2,15 @@ package mux
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"path"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/gorilla/websocket"
 
@@ -26,6 +29,76 @@ type HandlerOptions struct {
 	// clients) are always allowed. By default only same-origin pages may
 	// connect, which stops other sites from riding a user's cookies.
 	OriginPatterns []string
+
+	// Authenticate, if set, sees every upgrade request before the upgrade
+	// (after the origin check). An error refuses the request: one made by
+	// Refuse chooses the status and body; any other error gets 401
+	// Unauthorized, and its text is logged, not sent. The info it returns
+	// travels in the session's context, and so in every stream's: read it
+	// with AuthInfo. BearerToken finds a token wherever a client may put
+	// one.
+	Authenticate func(r *http.Request) (info any, err error)
+
+	// MaxSessions caps the sessions served at once; requests over the cap
+	// get 503 Service Unavailable with a Retry-After header. Zero means no
+	// cap.
+	MaxSessions int
+
+	// HandshakeTimeout bounds writing the upgrade response. Default 10 s.
+	// Reading the request is the http.Server's job: set its
+	// ReadHeaderTimeout, or clients that connect and stall hold a
+	// goroutine each until they go.
+	HandshakeTimeout time.Duration
+}
+
+// Refuse returns an error for HandlerOptions.Authenticate that refuses the
+// upgrade with status (such as http.StatusForbidden) and message as the
+// response body.
+func Refuse(status int, message string) error {
+	return &RefusedError{StatusCode: status, Message: message}
+}
+
+// RefusedError is an error that refuses an upgrade with an HTTP status. Dial
+// returns one, wrapped, when a server refuses its upgrade.
+type RefusedError struct {
+	StatusCode int
+	Message    string // the response body, trimmed
+}
+
+func (e *RefusedError) Error() string {
+	if e.Message == "" {
+		return fmt.Sprintf("upgrade refused: %d %s", e.StatusCode, http.StatusText(e.StatusCode))
+	}
+	return fmt.Sprintf("upgrade refused: %d %s: %s", e.StatusCode, http.StatusText(e.StatusCode), e.Message)
+}
+
+type authInfoKey struct{}
+
+// AuthInfo returns the info HandlerOptions.Authenticate returned for the
+// session that ctx belongs to (a session's, a stream's or a stream
+// handler's context), or nil.
+func AuthInfo(ctx context.Context) any {
+	return ctx.Value(authInfoKey{})
+}
+
+// BearerToken returns the bearer token a client sent with r, looking in
+// turn at the Authorization header ("Bearer <token>"), at a WebSocket
+// subprotocol made by TokenProtocol, and at the access_token query
+// parameter; "" if there is none. Browsers cannot set headers on a
+// WebSocket, so they must use one of the last two; see docs/deploying.md
+// for the trade-offs.
+func BearerToken(r *http.Request) string {
+	if scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok && strings.EqualFold(scheme, "Bearer") {
+		return strings.TrimSpace(tok)
+	}
+	for _, p := range websocket.Subprotocols(r) {
+		if enc, ok := strings.CutPrefix(p, tokenProtocolPrefix); ok {
+			if tok, err := base64.RawURLEncoding.DecodeString(enc); err == nil {
+				return string(tok)
+			}
+		}
+	}
+	return r.URL.Query().Get("access_token")
 }
 
 // Handler is an http.Handler that upgrades requests to WebSocket sessions
@@ -36,11 +109,14 @@ type Handler struct {
 	serve    func(*Session)
 	opts     Options
 	patterns []string
+	auth     func(*http.Request) (any, error)
+	max      int
 	up       websocket.Upgrader
 
 	mu       sync.Mutex
 	sessions map[*Session]struct{}
 	closing  bool
+	active   int            // upgrades under way and sessions served
 	wg       sync.WaitGroup // ServeHTTP calls that passed the closing check
 }
 
@@ -70,11 +146,18 @@ func NewHandler(serve func(*Session), opts *HandlerOptions) (*Handler, error) {
 		serve:    serve,
 		opts:     o,
 		patterns: append([]string(nil), ho.OriginPatterns...),
+		auth:     ho.Authenticate,
+		max:      ho.MaxSessions,
 		sessions: make(map[*Session]struct{}),
+	}
+	timeout := ho.HandshakeTimeout
+	if timeout <= 0 {
+		timeout = DefaultHandshakeTimeout
 	}
 	h.up = websocket.Upgrader{
 		Subprotocols:      []string{Subprotocol},
 		CheckOrigin:       h.checkOrigin,
+		HandshakeTimeout:  timeout,
 		ReadBufferSize:    readBufferSize,
 		WriteBufferSize:   writeBufferSize,
 		WriteBufferPool:   writeBufferPool,
@@ -88,7 +171,8 @@ func NewHandler(serve func(*Session), opts *HandlerOptions) (*Handler, error) {
 
 // ServeHTTP upgrades the request. Requests that are not WebSocket upgrades
 // get 426, clients that do not offer the wsplex subprotocol get 400, pages
-// from a disallowed origin get 403, and a handler shutting down answers 503.
+// from a disallowed origin get 403, requests Authenticate refuses get its
+// status, and a handler shutting down or at MaxSessions answers 503.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !websocket.IsWebSocketUpgrade(r) {
 		w.Header().Set("Upgrade", "websocket")
@@ -100,15 +184,46 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "wsplex: client must offer the WebSocket subprotocol "+Subprotocol, http.StatusBadRequest)
 		return
 	}
+	if !h.checkOrigin(r) {
+		http.Error(w, "wsplex: request origin not allowed", http.StatusForbidden)
+		return
+	}
+	base := context.WithoutCancel(r.Context())
+	if h.auth != nil {
+		info, err := h.auth(r)
+		if err != nil {
+			var re *RefusedError
+			if !errors.As(err, &re) {
+				h.opts.Logger.Info("wsplex/mux: authentication failed", "remote", r.RemoteAddr, "err", err)
+				re = &RefusedError{StatusCode: http.StatusUnauthorized, Message: "wsplex: unauthenticated"}
+			}
+			http.Error(w, re.Message, re.StatusCode)
+			return
+		}
+		base = context.WithValue(base, authInfoKey{}, info)
+	}
 	h.mu.Lock()
-	if h.closing {
+	switch {
+	case h.closing:
 		h.mu.Unlock()
 		http.Error(w, ErrHandlerClosed.Error(), http.StatusServiceUnavailable)
 		return
+	case h.max > 0 && h.active >= h.max:
+		h.mu.Unlock()
+		h.opts.Logger.Debug("wsplex/mux: refusing session over limit", "remote", r.RemoteAddr, "limit", h.max)
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, fmt.Sprintf("wsplex: server at its limit of %d sessions", h.max), http.StatusServiceUnavailable)
+		return
 	}
+	h.active++
 	h.wg.Add(1)
 	h.mu.Unlock()
-	defer h.wg.Done()
+	defer func() {
+		h.mu.Lock()
+		h.active--
+		h.mu.Unlock()
+		h.wg.Done()
+	}()
 
 	ws, err := h.up.Upgrade(w, r, nil)
 	if err != nil {
@@ -119,7 +234,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ws.Close() // unreachable: options were validated by NewHandler
 		return
 	}
-	s := newSession(conn, false, h.opts)
+	s := newSession(base, conn, false, h.opts)
 	defer s.Close()
 
 	h.mu.Lock()

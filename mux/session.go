@@ -40,7 +40,9 @@ type Session struct {
 
 // newSession runs yamux on conn. It starts yamux's goroutines, so the
 // session must be closed.
-func newSession(conn *transport.Conn, client bool, o Options) *Session {
+// newSession starts a session on conn. Its context, and so its streams
+// carries base's values but not its cancellation.
+func newSession(base context.Context, conn *transport.Conn, client bool, o Options) *Session {
 	s := &Session{
 		conn:    conn,
 		fc:      newFrameConn(conn),
@@ -50,7 +52,7 @@ func newSession(conn *transport.Conn, client bool, o Options) *Session {
 		done:    make(chan struct{}),
 		changed: make(chan struct{}),
 	}
-	s.ctx, s.cancel = context.WithCancelCause(context.Background())
+	s.ctx, s.cancel = context.WithCancelCause(context.WithoutCancel(base))
 	s.fc.onClose = s.ended
 	cfg := &yamux.Config{
 		AcceptBacklog: acceptBacklog,

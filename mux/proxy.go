@@ -1,0 +1,174 @@
+package mux
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"golang.org/x/net/http/httpproxy"
+)
+
+// ProxyError says that an HTTP proxy refused to open a tunnel to the
+// server: it answered the CONNECT request with a status other than 200.
+// Dial returns it wrapped; find it with errors.As.
+type ProxyError struct {
+	Proxy      string // the proxy's URL, without its password
+	Target     string // the host:port the tunnel was for
+	StatusCode int    // such as 403, or 407 when the proxy wants credentials
+	Status     string // the status line's text, such as "403 Forbidden"
+	Body       string // the first line of a text/plain answer, if any
+}
+
+func (e *ProxyError) Error() string {
+	msg := fmt.Sprintf("proxy %s refused CONNECT to %s: %s", e.Proxy, e.Target, e.Status)
+	if e.Body != "" {
+		msg += ": " + e.Body
+	}
+	return msg
+}
+
+// proxyFromEnvironment is the default DialOptions.Proxy. Unlike
+// http.ProxyFromEnvironment, which reads the environment once per process,
+// it reads it on every Dial; the rules are the same (HTTPS_PROXY for wss,
+// HTTP_PROXY for ws, NO_PROXY, and never for localhost or loopback IPs).
+func proxyFromEnvironment(req *http.Request) (*url.URL, error) {
+	return httpproxy.FromEnvironment().ProxyFunc()(req.URL)
+}
+
+// proxyDialer makes the connection Dial speaks WebSocket over: straight to
+// the server, or through an HTTP proxy's CONNECT tunnel. gorilla/websocket
+// has its own proxy support, but only for http:// proxies and with errors
+// that do not say which proxy refused or why.
+type proxyDialer struct {
+	proxy    func(*http.Request) (*url.URL, error)
+	tls      *tls.Config // for https:// proxies
+	header   http.Header // extra CONNECT request headers
+	dial     func(ctx context.Context, network, addr string) (net.Conn, error)
+	endpoint *url.URL // the server's URL, with http or https as its scheme
+}
+
+func (d *proxyDialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	proxyURL, err := d.proxy(&http.Request{Method: http.MethodGet, URL: d.endpoint, Host: d.endpoint.Host})
+	if err != nil {
+		return nil, fmt.Errorf("choosing a proxy: %w", err)
+	}
+	if proxyURL == nil {
+		return d.dial(ctx, network, addr)
+	}
+	return d.connect(ctx, proxyURL, addr)
+}
+
+// connect opens a tunnel to addr through the proxy at u.
+func (d *proxyDialer) connect(ctx context.Context, u *url.URL, addr string) (net.Conn, error) {
+	name := u.Redacted()
+	port := u.Port()
+	switch u.Scheme {
+	case "http", "":
+		if port == "" {
+			port = "80"
+		}
+	case "https":
+		if port == "" {
+			port = "443"
+		}
+	default:
+		return nil, fmt.Errorf("proxy %s: unsupported scheme %q (want http or https)", name, u.Scheme)
+	}
+	conn, err := d.dial(ctx, "tcp", net.JoinHostPort(u.Hostname(), port))
+	if err != nil {
+		return nil, fmt.Errorf("proxy %s: %w", name, err)
+	}
+	// Until the tunnel is up, ctx bounds every read and write.
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	fail := func(err error) (net.Conn, error) {
+		conn.Close()
+		if ctx.Err() != nil {
+			err = ctx.Err()
+		}
+		return nil, fmt.Errorf("proxy %s: %w", name, err)
+	}
+	if u.Scheme == "https" {
+		cfg := d.tls.Clone()
+		if cfg == nil {
+			cfg = &tls.Config{}
+		}
+		if cfg.ServerName == "" {
+			cfg.ServerName = u.Hostname()
+		}
+		tc := tls.Client(conn, cfg)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			return fail(err)
+		}
+		conn = tc
+	}
+
+	req := &http.Request{
+		Method: http.MethodConnect,
+		URL:    &url.URL{Opaque: addr},
+		Host:   addr,
+		Header: d.header.Clone(),
+	}
+	if req.Header == nil {
+		req.Header = http.Header{}
+	}
+	if u.User != nil && req.Header.Get("Proxy-Authorization") == "" {
+		pass, _ := u.User.Password()
+		cred := base64.StdEncoding.EncodeToString([]byte(u.User.Username() + ":" + pass))
+		req.Header.Set("Proxy-Authorization", "Basic "+cred)
+	}
+	if err := req.Write(conn); err != nil {
+		return fail(err)
+	}
+	br := bufio.NewReaderSize(conn, 1<<10)
+	resp, err := http.ReadResponse(br, req)
+	if err != nil {
+		return fail(fmt.Errorf("reading the answer to CONNECT: %w", err))
+	}
+	if resp.StatusCode != http.StatusOK {
+		var body []byte
+		if strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") {
+			body, _ = io.ReadAll(io.LimitReader(resp.Body, 256))
+		}
+		conn.Close()
+		return nil, &ProxyError{
+			Proxy:      name,
+			Target:     addr,
+			StatusCode: resp.StatusCode,
+			Status:     resp.Status,
+			Body:       firstLine(string(body)),
+		}
+	}
+	if !stop() {
+		return fail(ctx.Err())
+	}
+	if br.Buffered() > 0 {
+		// The server spoke first, through the tunnel; keep what was read.
+		return &prefixConn{Conn: conn, r: io.MultiReader(br, conn)}, nil
+	}
+	return conn, nil
+}
+
+// firstLine trims a proxy's error page to something fit for an error.
+func firstLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexAny(s, "\r\n"); i >= 0 {
+		s = s[:i]
+	}
+	return s
+}
+
+// prefixConn is a net.Conn that reads what was buffered before its Conn.
+type prefixConn struct {
+	net.Conn
+	r io.Reader
+}
+
+func (c *prefixConn) Read(p []byte) (int, error) { return c.r.Read(p) }
