@@ -62,8 +62,9 @@ type DialOptions struct {
 	NetDialContext func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
-// DefaultHandshakeTimeout bounds a handshake when
-// DialOptions.HandshakeTimeout or HandlerOptions.HandshakeTimeout is zero.
+// DefaultHandshakeTimeout bounds Dial's handshake when
+// DialOptions.HandshakeTimeout is zero, and a Handler's writing of the
+// upgrade response.
 const DefaultHandshakeTimeout = 10 * time.Second
 
 // Dial opens a WebSocket connection to rawURL (ws:// or wss://), negotiates

@@ -10,7 +10,6 @@ import (
 	"path"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/gorilla/websocket"
 
@@ -43,12 +42,6 @@ type HandlerOptions struct {
 	// get 503 Service Unavailable with a Retry-After header. Zero means no
 	// cap.
 	MaxSessions int
-
-	// HandshakeTimeout bounds writing the upgrade response. Default 10 s.
-	// Reading the request is the http.Server's job: set its
-	// ReadHeaderTimeout, or clients that connect and stall hold a
-	// goroutine each until they go.
-	HandshakeTimeout time.Duration
 }
 
 // Refuse returns an error for HandlerOptions.Authenticate that refuses the
@@ -102,7 +95,9 @@ func BearerToken(r *http.Request) string {
 }
 
 // Handler is an http.Handler that upgrades requests to WebSocket sessions
-// and passes each to its serve func. Because http.Server.Shutdown neither
+// and passes each to its serve func. Reading the request is the
+// http.Server's job: set its ReadHeaderTimeout, or clients that connect and
+// stall hold a connection and a goroutine each until they go. Because http.Server.Shutdown neither
 // closes nor waits for upgraded connections, call Handler.Shutdown (for
 // instance from http.Server.RegisterOnShutdown) or Handler.Close.
 type Handler struct {
@@ -150,14 +145,10 @@ func NewHandler(serve func(*Session), opts *HandlerOptions) (*Handler, error) {
 		max:      ho.MaxSessions,
 		sessions: make(map[*Session]struct{}),
 	}
-	timeout := ho.HandshakeTimeout
-	if timeout <= 0 {
-		timeout = DefaultHandshakeTimeout
-	}
 	h.up = websocket.Upgrader{
 		Subprotocols:      []string{Subprotocol},
 		CheckOrigin:       h.checkOrigin,
-		HandshakeTimeout:  timeout,
+		HandshakeTimeout:  DefaultHandshakeTimeout, // for writing the response
 		ReadBufferSize:    readBufferSize,
 		WriteBufferSize:   writeBufferSize,
 		WriteBufferPool:   writeBufferPool,

@@ -3,6 +3,9 @@
 package plextest
 
 import (
+	"context"
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -137,4 +140,52 @@ func SessionPair(t testing.TB, opts *mux.Options) (client, server *mux.Session) 
 	srv, accepted := NewSessionServer(t, &mux.HandlerOptions{Options: o}, 1)
 	client = srv.Dial(t, &mux.DialOptions{Options: o})
 	return client, <-accepted
+}
+
+// Echo is a serve func that echoes the bytes of every stream the peer
+// opens until the session ends.
+func Echo(s *mux.Session) {
+	for {
+		st, err := s.Accept(context.Background())
+		if err != nil {
+			return
+		}
+		go func() {
+			defer st.Close()
+			io.Copy(st, st)
+			st.CloseWrite()
+		}()
+	}
+}
+
+// CheckEcho opens a stream on sess, sends msg through a server running
+// Echo, and fails t unless the same bytes come back.
+func CheckEcho(t testing.TB, sess *mux.Session, msg string) {
+	t.Helper()
+	if err := Echoes(sess, msg); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Echoes is CheckEcho returning its error.
+func Echoes(sess *mux.Session, msg string) error {
+	st, err := sess.Open(context.Background())
+	if err != nil {
+		return fmt.Errorf("open: %w", err)
+	}
+	defer st.Close()
+	if _, err := io.WriteString(st, msg); err != nil {
+		return fmt.Errorf("write: %w", err)
+	}
+	if err := st.CloseWrite(); err != nil {
+		return fmt.Errorf("close write: %w", err)
+	}
+	got, err := io.ReadAll(st)
+	if err != nil {
+		return fmt.Errorf("read: %w", err)
+	}
+	if string(got) != msg {
+		return fmt.Errorf("echo: got %q, want %q", got, msg)
+	}
+	return nil
 }

@@ -1,0 +1,303 @@
+package mux_test
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/wsplex/wsplex/internal/netlab"
+	"github.com/wsplex/wsplex/internal/plextest"
+	"github.com/wsplex/wsplex/mux"
+)
+
+// tlsEchoServer serves plextest.Echo over TLS with cert, and returns its
+// wss:// URL.
+func tlsEchoServer(t *testing.T, cfg *tls.Config, opts *mux.HandlerOptions) string {
+	t.Helper()
+	h, err := mux.NewHandler(plextest.Echo, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(h)
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // refused handshakes are expected
+	srv.TLS = cfg
+	srv.StartTLS()
+	t.Cleanup(func() {
+		h.Close()
+		srv.Close()
+	})
+	return "wss://" + srv.Listener.Addr().String()
+}
+
+func TestTLS(t *testing.T) {
+	ca := netlab.NewCA(t, "wsplex test CA")
+	url := tlsEchoServer(t, &tls.Config{Certificates: []tls.Certificate{ca.Issue(t, "wsplex.test")}}, nil)
+
+	t.Run("custom-roots-and-server-name", func(t *testing.T) {
+		sess, err := mux.Dial(t.Context(), url, &mux.DialOptions{
+			TLSConfig: &tls.Config{RootCAs: ca.Pool, ServerName: "wsplex.test"},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sess.Close()
+		plextest.CheckEcho(t, sess, "over TLS")
+	})
+	t.Run("unknown-authority", func(t *testing.T) {
+		_, err := mux.Dial(t.Context(), url, &mux.DialOptions{TLSConfig: &tls.Config{ServerName: "wsplex.test"}})
+		var unknown x509.UnknownAuthorityError
+		if !errors.As(err, &unknown) || !strings.Contains(err.Error(), url) {
+			t.Fatalf("dial: %v, want an x509.UnknownAuthorityError naming %s", err, url)
+		}
+	})
+	t.Run("wrong-name", func(t *testing.T) {
+		_, err := mux.Dial(t.Context(), url, &mux.DialOptions{TLSConfig: &tls.Config{RootCAs: ca.Pool}})
+		var wrong x509.HostnameError
+		if !errors.As(err, &wrong) {
+			t.Fatalf("dial: %v, want an x509.HostnameError", err)
+		}
+	})
+}
+
+func TestTLSClientCertificates(t *testing.T) {
+	ca := netlab.NewCA(t, "wsplex test CA")
+	url := tlsEchoServer(t, &tls.Config{
+		Certificates: []tls.Certificate{ca.Issue(t, "127.0.0.1")},
+		ClientAuth:   tls.RequireAndVerifyClientCert,
+		ClientCAs:    ca.Pool,
+	}, &mux.HandlerOptions{
+		Authenticate: func(r *http.Request) (any, error) {
+			return r.TLS.PeerCertificates[0].Subject.CommonName, nil
+		},
+	})
+
+	sess, err := mux.Dial(t.Context(), url, &mux.DialOptions{TLSConfig: &tls.Config{
+		RootCAs:      ca.Pool,
+		Certificates: []tls.Certificate{ca.Issue(t, "client-7")},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	plextest.CheckEcho(t, sess, "with a client certificate")
+
+	_, err = mux.Dial(t.Context(), url, &mux.DialOptions{TLSConfig: &tls.Config{RootCAs: ca.Pool}})
+	if err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("dial without a client certificate: %v", err)
+	}
+}
+
+// recordingDialer notes every address Dial connects to.
+type recordingDialer struct {
+	mu    sync.Mutex
+	addrs []string
+}
+
+func (d *recordingDialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	d.mu.Lock()
+	d.addrs = append(d.addrs, addr)
+	d.mu.Unlock()
+	return (&net.Dialer{}).DialContext(ctx, network, addr)
+}
+
+func (d *recordingDialer) dialed() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]string(nil), d.addrs...)
+}
+
+// dialVia dials target through the proxy at proxyURL and checks that the only
+// connection made went to the proxy.
+func dialVia(t *testing.T, target, proxyURL string, opts *mux.DialOptions) (*mux.Session, error) {
+	t.Helper()
+	var o mux.DialOptions
+	if opts != nil {
+		o = *opts
+	}
+	var rec recordingDialer
+	o.NetDialContext = rec.DialContext
+	if proxyURL != "" {
+		u, err := url.Parse(proxyURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.Proxy = http.ProxyURL(u)
+	}
+	sess, err := mux.Dial(t.Context(), target, &o)
+	if proxyURL != "" {
+		u, _ := url.Parse(proxyURL)
+		if got := rec.dialed(); len(got) != 1 || got[0] != u.Host {
+			t.Errorf("dialed %v, want only the proxy %s", got, u.Host)
+		}
+	}
+	if sess != nil {
+		t.Cleanup(func() { sess.Close() })
+	}
+	return sess, err
+}
+
+
+func TestForwardProxy(t *testing.T) {
+	proxy := netlab.StartTinyproxy(t, netlab.TinyproxyConfig{})
+	plain := plextest.NewServer(t, plextest.Echo, nil)
+	ca := netlab.NewCA(t, "wsplex test CA")
+	secure := tlsEchoServer(t, &tls.Config{Certificates: []tls.Certificate{ca.Issue(t, "127.0.0.1")}}, nil)
+
+	t.Run("ws", func(t *testing.T) {
+		sess, err := dialVia(t, plain.URL, proxy.URL("", ""), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plextest.CheckEcho(t, sess, "through tinyproxy")
+	})
+	t.Run("wss", func(t *testing.T) {
+		sess, err := dialVia(t, secure, proxy.URL("", ""), &mux.DialOptions{TLSConfig: &tls.Config{RootCAs: ca.Pool}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		plextest.CheckEcho(t, sess, "TLS through tinyproxy")
+	})
+}
+
+func TestForwardProxyAuthentication(t *testing.T) {
+	proxy := netlab.StartTinyproxy(t, netlab.TinyproxyConfig{User: "alice", Password: "s3cret"})
+	srv := plextest.NewServer(t, plextest.Echo, nil)
+
+	sess, err := dialVia(t, srv.URL, proxy.URL("alice", "s3cret"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plextest.CheckEcho(t, sess, "authenticated to the proxy")
+
+	for _, tc := range []struct {
+		name, user, pass string
+		status           int
+	}{
+		// tinyproxy answers a wrong password with 401, not 407.
+		{"wrong-password", "alice", "guess", http.StatusUnauthorized},
+		{"no-credentials", "", "", http.StatusProxyAuthRequired},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := dialVia(t, srv.URL, proxy.URL(tc.user, tc.pass), nil)
+			var pe *mux.ProxyError
+			if !errors.As(err, &pe) || pe.StatusCode != tc.status {
+				t.Fatalf("dial: %v, want a *mux.ProxyError with status %d", err, tc.status)
+			}
+			if !strings.Contains(err.Error(), proxy.Addr) || strings.Contains(err.Error(), tc.pass+"@") && tc.pass != "" {
+				t.Fatalf("error %q should name the proxy %s and hide the password", err, proxy.Addr)
+			}
+		})
+	}
+}
+
+func TestForwardProxyRefusesTarget(t *testing.T) {
+	proxy := netlab.StartTinyproxy(t, netlab.TinyproxyConfig{ConnectPorts: []int{443}})
+	srv := plextest.NewServer(t, plextest.Echo, nil)
+
+	_, err := dialVia(t, srv.URL, proxy.URL("", ""), nil)
+	var pe *mux.ProxyError
+	if !errors.As(err, &pe) || pe.StatusCode != http.StatusForbidden {
+		t.Fatalf("dial: %v, want a *mux.ProxyError with status 403", err)
+	}
+	want := fmt.Sprintf("proxy http://%s refused CONNECT to %s: 403", proxy.Addr, srv.HTTP.Listener.Addr())
+	if !strings.Contains(err.Error(), want) {
+		t.Fatalf("error %q does not say %q", err, want)
+	}
+}
+
+// loopbackName returns a host name, other than localhost, that resolves to
+// loopback addresses only: net/http's proxy rules never proxy localhost or
+// loopback IPs, so the environment test needs a name.
+func loopbackName(t *testing.T) string {
+	name, err := os.Hostname()
+	if err == nil {
+		addrs, err := net.LookupHost(name)
+		loop := err == nil && len(addrs) > 0
+		for _, a := range addrs {
+			ip := net.ParseIP(a)
+			loop = loop && ip != nil && ip.IsLoopback()
+		}
+		if loop && name != "localhost" {
+			return name
+		}
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatalf("the host name %q does not resolve to loopback only (err %v); CI must run this test", name, err)
+	}
+	t.Skipf("the host name %q does not resolve to loopback only", name)
+	return ""
+}
+
+func TestForwardProxyFromEnvironment(t *testing.T) {
+	proxy := netlab.StartTinyproxy(t, netlab.TinyproxyConfig{})
+	srv := plextest.NewServer(t, plextest.Echo, nil)
+	_, port, _ := net.SplitHostPort(srv.HTTP.Listener.Addr().String())
+	name := loopbackName(t)
+	target := fmt.Sprintf("ws://%s:%s", name, port)
+
+	for _, v := range []string{"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy"} {
+		t.Setenv(v, "")
+	}
+	t.Setenv("HTTP_PROXY", proxy.URL("", ""))
+	var rec recordingDialer
+	sess, err := mux.Dial(t.Context(), target, &mux.DialOptions{NetDialContext: rec.DialContext})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	plextest.CheckEcho(t, sess, "proxied by HTTP_PROXY")
+	if got := rec.dialed(); len(got) != 1 || got[0] != proxy.Addr {
+		t.Fatalf("with HTTP_PROXY set, dialed %v, want only the proxy %s", got, proxy.Addr)
+	}
+
+	t.Setenv("NO_PROXY", name)
+	rec = recordingDialer{}
+	direct, err := mux.Dial(t.Context(), target, &mux.DialOptions{NetDialContext: rec.DialContext})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer direct.Close()
+	if got := rec.dialed(); len(got) != 1 || got[0] != net.JoinHostPort(name, port) {
+		t.Fatalf("with NO_PROXY set, dialed %v, want the server itself", got)
+	}
+}
+
+// TestHTTPSProxy reaches tinyproxy through nginx terminating TLS, as a
+// proxy that speaks https:// does.
+func TestHTTPSProxy(t *testing.T) {
+	tiny := netlab.StartTinyproxy(t, netlab.TinyproxyConfig{})
+	ca := netlab.NewCA(t, "proxy CA")
+	certFile, keyFile := netlab.WritePEM(t, ca.Issue(t, "127.0.0.1"))
+	addr := netlab.FreeAddr(t)
+	netlab.StartNginx(t, fmt.Sprintf(`server {
+		listen %s ssl;
+		ssl_certificate %s;
+		ssl_certificate_key %s;
+		proxy_pass %s;
+	}`, addr, certFile, keyFile, tiny.Addr), true)
+	srv := plextest.NewServer(t, plextest.Echo, nil)
+
+	sess, err := dialVia(t, srv.URL, "https://"+addr, &mux.DialOptions{ProxyTLSConfig: &tls.Config{RootCAs: ca.Pool}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plextest.CheckEcho(t, sess, "through an https:// proxy")
+
+	_, err = dialVia(t, srv.URL, "https://"+addr, nil)
+	var unknown x509.UnknownAuthorityError
+	if !errors.As(err, &unknown) || !strings.Contains(err.Error(), "proxy https://"+addr) {
+		t.Fatalf("dial without the proxy's CA: %v, want an x509.UnknownAuthorityError naming the proxy", err)
+	}
+}
