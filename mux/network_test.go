@@ -11,11 +11,14 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
 	"net/url"
 	"os"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/wsplex/wsplex/internal/netlab"
 	"github.com/wsplex/wsplex/internal/plextest"
@@ -300,4 +303,106 @@ func TestHTTPSProxy(t *testing.T) {
 	if !errors.As(err, &unknown) || !strings.Contains(err.Error(), "proxy https://"+addr) {
 		t.Fatalf("dial without the proxy's CA: %v, want an x509.UnknownAuthorityError naming the proxy", err)
 	}
+}
+
+// TestBehindNginx runs sessions through nginx configured as a WebSocket
+// reverse proxy with a short proxy_read_timeout, as load balancers have.
+// A session without keepalive is cut when it idles past the timeout; one
+// with keepalive outlives it and still carries streams.
+func TestBehindNginx(t *testing.T) {
+	alive := plextest.NewServer(t, plextest.Echo, &mux.HandlerOptions{
+		Options: mux.Options{KeepAliveInterval: 200 * time.Millisecond},
+	})
+	silent := plextest.NewServer(t, plextest.Echo, &mux.HandlerOptions{
+		Options: mux.Options{KeepAliveInterval: -1},
+	})
+	addr := netlab.FreeAddr(t)
+	netlab.StartNginx(t, fmt.Sprintf(`
+		map $http_upgrade $connection_upgrade {
+			default upgrade;
+			''      close;
+		}
+		server {
+			listen %s;
+			location /alive/ { proxy_pass http://%s; include wsplex-proxy.conf; }
+			location /silent/ { proxy_pass http://%s; include wsplex-proxy.conf; }
+		}`, addr, alive.HTTP.Listener.Addr(), silent.HTTP.Listener.Addr()), false,
+		netlab.File{Name: "wsplex-proxy.conf", Contents: nginxProxyConf(t, "1s")})
+
+	kept, err := mux.Dial(t.Context(), "ws://"+addr+"/alive/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kept.Close()
+	cut, err := mux.Dial(t.Context(), "ws://"+addr+"/silent/", &mux.DialOptions{
+		Options: mux.Options{KeepAliveInterval: -1},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cut.Close()
+	plextest.CheckEcho(t, kept, "before the idle period")
+	plextest.CheckEcho(t, cut, "before the idle period")
+
+	<-cut.Done() // nginx's proxy_read_timeout passed with nothing sent
+	select {
+	case <-kept.Done():
+		t.Fatalf("the session with keepalive was cut too: %v", kept.Err())
+	default:
+	}
+	plextest.CheckEcho(t, kept, "after the idle period")
+}
+
+// nginxProxyConf returns docs/nginx/wsplex-proxy.conf, the proxy settings
+// the deployment guide tells users to include, with its read and send
+// timeouts set to timeout.
+func nginxProxyConf(t *testing.T, timeout string) string {
+	t.Helper()
+	b, err := os.ReadFile("../docs/nginx/wsplex-proxy.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := string(b)
+	for _, d := range []string{"proxy_read_timeout", "proxy_send_timeout"} {
+		re := regexp.MustCompile(d + `\s+\S+;`)
+		if !re.MatchString(conf) {
+			t.Fatalf("docs/nginx/wsplex-proxy.conf has no %s", d)
+		}
+		conf = re.ReplaceAllString(conf, d+" "+timeout+";")
+	}
+	return conf
+}
+
+func TestBehindHTTPUtilReverseProxy(t *testing.T) {
+	srv := plextest.NewServer(t, func(s *mux.Session) {
+		push, err := s.Open(t.Context())
+		if err != nil {
+			return
+		}
+		io.WriteString(push, "pushed by the server")
+		push.Close()
+		plextest.Echo(s)
+	}, nil)
+	target, err := url.Parse(srv.HTTP.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	front := httptest.NewServer(httputil.NewSingleHostReverseProxy(target))
+	defer front.Close()
+
+	sess, err := mux.Dial(t.Context(), plextest.WebSocketURL(front.URL), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	pushed, err := sess.Accept(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(pushed)
+	pushed.Close()
+	if err != nil || string(got) != "pushed by the server" {
+		t.Fatalf("server push: %q, %v", got, err)
+	}
+	plextest.CheckEcho(t, sess, "through httputil.ReverseProxy")
 }

@@ -215,13 +215,22 @@ type Nginx struct {
 	Dir string // its prefix: config, logs and temp files
 }
 
+// File is a file written next to nginx.conf, for include directives.
+type File struct{ Name, Contents string }
+
 // StartNginx runs nginx with the given contents of its http {} block, or
-// of a stream {} block when stream is true, in its own prefix directory.
-// The config must make nginx listen on loopback ports only.
-func StartNginx(t testing.TB, block string, stream bool) *Nginx {
+// of a stream {} block when stream is true, in its own prefix directory,
+// with files written beside its config. The config must make nginx listen
+// on loopback ports only.
+func StartNginx(t testing.TB, block string, stream bool, files ...File) *Nginx {
 	t.Helper()
 	bin := Need(t, "nginx", "nginx")
 	dir := t.TempDir()
+	for _, f := range files {
+		if err := os.WriteFile(dir+"/"+f.Name, []byte(f.Contents), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	var conf strings.Builder
 	const streamModule = "/usr/lib/nginx/modules/ngx_stream_module.so" // Debian: libnginx-mod-stream
 	if stream {
