@@ -151,7 +151,6 @@ func dialVia(t *testing.T, target, proxyURL string, opts *mux.DialOptions) (*mux
 	return sess, err
 }
 
-
 func TestForwardProxy(t *testing.T) {
 	proxy := netlab.StartTinyproxy(t, netlab.TinyproxyConfig{})
 	plain := plextest.NewServer(t, plextest.Echo, nil)

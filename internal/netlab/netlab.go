@@ -58,13 +58,13 @@ func FreeAddr(t testing.TB) string {
 // Process is a server process started for a test. It is stopped when the
 // test ends, if it was not before.
 type Process struct {
-	t      testing.TB
-	name   string
-	args   []string
-	ready  string // output line that says the server listens
-	mu     sync.Mutex
-	cmd    *exec.Cmd
-	done   chan struct{}
+	t     testing.TB
+	name  string
+	args  []string
+	ready string // output line that says the server listens
+	mu    sync.Mutex
+	cmd   *exec.Cmd
+	done  chan struct{}
 }
 
 // start runs the process and waits until it prints a line containing
