@@ -119,6 +119,7 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Session, erro
 		EnableCompression: o.Compression,
 		NetDialContext:    pd.DialContext,
 	}
+	parent := ctx
 	ctx, cancel := context.WithTimeoutCause(ctx, timeout, ErrHandshakeTimeout)
 	defer cancel()
 	ws, resp, err := d.DialContext(ctx, rawURL, do.Header)
@@ -126,8 +127,12 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Session, erro
 		var ne net.Error
 		if dl, ok := ctx.Deadline(); ok && errors.As(err, &ne) && ne.Timeout() && !time.Now().Before(dl) {
 			// gorilla turns the context's deadline into a socket deadline,
-			// which may fire just before the context reports it.
-			err = context.Cause(ctx)
+			// which may fire just before the context reports it; say whose
+			// deadline it was.
+			err = ErrHandshakeTimeout
+			if pdl, ok := parent.Deadline(); ok && !pdl.After(dl) {
+				err = context.DeadlineExceeded
+			}
 		} else if ctx.Err() != nil {
 			err = context.Cause(ctx)
 		}

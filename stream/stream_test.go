@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -202,6 +203,41 @@ func TestOnOpenRefusesByNameAndMetadata(t *testing.T) {
 	<-called
 	if len(called) != 0 {
 		t.Fatal("handler ran for the refused stream")
+	}
+}
+
+// TestOnOpenAuthorizesBySessionIdentity refuses streams by the identity
+// the server's Authenticate hook gave the session: bob may use /docs/ but
+// not /admin/, and the handler sees who he is.
+func TestOnOpenAuthorizesBySessionIdentity(t *testing.T) {
+	routes := stream.NewRouter(&stream.Options{
+		OnOpen: func(ctx context.Context, s *stream.Stream) (stream.Metadata, error) {
+			if strings.HasPrefix(s.Name(), "/admin/") && mux.AuthInfo(ctx) != "root" {
+				return nil, stream.NewError(stream.CodePermissionDenied, "%v may not open %s", mux.AuthInfo(ctx), s.Name())
+			}
+			return nil, nil
+		},
+	})
+	routes.HandleFunc("/", func(ctx context.Context, s *stream.Stream) error {
+		return s.Send(wrapperspb.String(fmt.Sprint(mux.AuthInfo(ctx))))
+	})
+	srv := plextest.NewServer(t, func(s *mux.Session) { routes.Serve(s) }, &mux.HandlerOptions{
+		Authenticate: func(r *http.Request) (any, error) { return r.URL.Query().Get("user"), nil },
+	})
+	bob, err := mux.Dial(t.Context(), srv.URL+"?user=bob", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bob.Close()
+
+	var got wrapperspb.StringValue
+	if err := open(t, bob, "/docs/1", nil).Receive(&got); err != nil || got.Value != "bob" {
+		t.Fatalf("/docs/1: %q, %v", got.Value, err)
+	}
+	err = open(t, bob, "/admin/users", nil).Receive(&got)
+	var e *stream.Error
+	if !errors.Is(err, stream.ErrPermissionDenied) || !errors.As(err, &e) || e.Message != "bob may not open /admin/users" {
+		t.Fatalf("/admin/users: %v, want permission denied", err)
 	}
 }
 
