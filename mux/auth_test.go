@@ -213,3 +213,40 @@ func TestClientThatVanishesEndsItsSession(t *testing.T) {
 		t.Fatalf("a new session after the vanished one: %v", err)
 	}
 }
+
+func TestDialCancelledDuringUpgrade(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			accepted <- c // reads nothing, answers nothing
+		}
+	}()
+	ctx, cancel := context.WithCancel(t.Context())
+	held := make(chan net.Conn, 1)
+	go func() {
+		c := <-accepted
+		cancel()
+		held <- c
+	}()
+	_, err = mux.Dial(ctx, "ws://"+ln.Addr().String(), &mux.DialOptions{HandshakeTimeout: time.Hour})
+	(<-held).Close()
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("dial: %v, want context.Canceled", err)
+	}
+}
+
+func TestDialErrorsHideTheQuery(t *testing.T) {
+	srv := plextest.NewServer(t, plextest.Echo, &mux.HandlerOptions{
+		Authenticate: func(*http.Request) (any, error) { return nil, mux.Refuse(http.StatusForbidden, "no") },
+	})
+	_, err := mux.Dial(t.Context(), srv.URL+"/path?access_token=hunter2", nil)
+	if err == nil || strings.Contains(err.Error(), "hunter2") || !strings.Contains(err.Error(), srv.URL+"/path") {
+		t.Fatalf("dial: %v, want an error naming the URL without its query", err)
+	}
+}

@@ -76,22 +76,25 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Session, erro
 	if opts != nil {
 		do = *opts
 	}
-	o, err := do.Options.withDefaults()
-	if err != nil {
+	if err := do.Options.Validate(); err != nil {
 		return nil, err
 	}
+	o, _ := do.Options.withDefaults()
 	endpoint, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("wsplex/mux: dial: %w", err)
 	}
 	endpoint = &url.URL{Scheme: endpoint.Scheme, Host: endpoint.Host, Path: endpoint.Path}
+	// Errors name the URL without its query or user, which may hold
+	// credentials such as an access_token.
+	shown := (&url.URL{Scheme: endpoint.Scheme, Host: endpoint.Host, Path: endpoint.Path}).String()
 	switch endpoint.Scheme {
 	case "ws":
 		endpoint.Scheme = "http"
 	case "wss":
 		endpoint.Scheme = "https"
 	default:
-		return nil, fmt.Errorf("wsplex/mux: dial %s: scheme must be ws or wss", rawURL)
+		return nil, fmt.Errorf("wsplex/mux: dial %s: scheme must be ws or wss", shown)
 	}
 	pd := &proxyDialer{
 		proxy:    do.Proxy,
@@ -123,6 +126,11 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Session, erro
 	ctx, cancel := context.WithTimeoutCause(ctx, timeout, ErrHandshakeTimeout)
 	defer cancel()
 	ws, resp, err := d.DialContext(ctx, rawURL, do.Header)
+	if !pd.release() && err == nil {
+		// ctx ended as the handshake finished, and closed the connection.
+		ws.Close()
+		ws, err = nil, context.Cause(ctx)
+	}
 	if err != nil {
 		var ne net.Error
 		if dl, ok := ctx.Deadline(); ok && errors.As(err, &ne) && ne.Timeout() && !time.Now().Before(dl) {
@@ -136,11 +144,11 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Session, erro
 		} else if ctx.Err() != nil {
 			err = context.Cause(ctx)
 		}
-		return nil, dialError(rawURL, resp, err)
+		return nil, dialError(shown, resp, err)
 	}
 	if ws.Subprotocol() != Subprotocol {
 		ws.Close()
-		return nil, fmt.Errorf("wsplex/mux: dial %s: %w", rawURL, ErrSubprotocol)
+		return nil, fmt.Errorf("wsplex/mux: dial %s: %w", shown, ErrSubprotocol)
 	}
 	conn, err := transport.New(ws, o.transport())
 	if err != nil {
@@ -152,14 +160,14 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Session, erro
 
 // dialError explains a failed handshake. A refusal from the server is a
 // *RefusedError quoting the response body.
-func dialError(rawURL string, resp *http.Response, err error) error {
+func dialError(shown string, resp *http.Response, err error) error {
 	if resp == nil || !errors.Is(err, websocket.ErrBadHandshake) {
-		return fmt.Errorf("wsplex/mux: dial %s: %w", rawURL, err)
+		return fmt.Errorf("wsplex/mux: dial %s: %w", shown, err)
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 	re := &RefusedError{StatusCode: resp.StatusCode, Message: strings.TrimSpace(string(body))}
-	return fmt.Errorf("wsplex/mux: dial %s: %w", rawURL, re)
+	return fmt.Errorf("wsplex/mux: dial %s: %w", shown, re)
 }
 
 // TokenProtocol returns a WebSocket subprotocol value that carries a bearer

@@ -69,6 +69,16 @@ const (
 	acceptBacklog     = 256
 )
 
+// Validate reports whether o is valid: Dial and NewHandler return the same
+// error for it. A nil *Options is valid.
+func (o *Options) Validate() error {
+	c, err := o.withDefaults()
+	if err != nil {
+		return err
+	}
+	return c.transport().Validate()
+}
+
 func (o *Options) withDefaults() (Options, error) {
 	var c Options
 	if o != nil {

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 
 	"golang.org/x/net/http/httpproxy"
 )
@@ -52,6 +53,12 @@ type proxyDialer struct {
 	header   http.Header // extra CONNECT request headers
 	dial     func(ctx context.Context, network, addr string) (net.Conn, error)
 	endpoint *url.URL // the server's URL, with http or https as its scheme
+
+	// gorilla/websocket bounds its handshake by ctx's deadline only, not
+	// by its cancellation; so the connections made close when ctx ends,
+	// until release.
+	mu    sync.Mutex
+	stops []func() bool
 }
 
 func (d *proxyDialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -59,10 +66,33 @@ func (d *proxyDialer) DialContext(ctx context.Context, network, addr string) (ne
 	if err != nil {
 		return nil, fmt.Errorf("choosing a proxy: %w", err)
 	}
+	var conn net.Conn
 	if proxyURL == nil {
-		return d.dial(ctx, network, addr)
+		conn, err = d.dial(ctx, network, addr)
+	} else {
+		conn, err = d.connect(ctx, proxyURL, addr)
 	}
-	return d.connect(ctx, proxyURL, addr)
+	if err != nil {
+		return nil, err
+	}
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	d.mu.Lock()
+	d.stops = append(d.stops, stop)
+	d.mu.Unlock()
+	return conn, nil
+}
+
+// release stops closing the connections when ctx ends, once the handshake
+// is over. It reports false if ctx closed one already.
+func (d *proxyDialer) release() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	ok := true
+	for _, stop := range d.stops {
+		ok = stop() && ok
+	}
+	d.stops = nil
+	return ok
 }
 
 // connect opens a tunnel to addr through the proxy at u.

@@ -39,8 +39,7 @@ type Session struct {
 }
 
 // newSession runs yamux on conn. It starts yamux's goroutines, so the
-// session must be closed.
-// newSession starts a session on conn. Its context, and so its streams
+// session must be closed. The session's context, and so its streams',
 // carries base's values but not its cancellation.
 func newSession(base context.Context, conn *transport.Conn, client bool, o Options) *Session {
 	s := &Session{

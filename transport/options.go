@@ -60,6 +60,13 @@ const (
 
 // withDefaults returns a copy of o with defaults filled in, or an error for
 // values that cannot work.
+// Validate reports whether o is valid, as New would: it returns New's
+// error for the same options. A nil *Options is valid.
+func (o *Options) Validate() error {
+	_, err := o.withDefaults()
+	return err
+}
+
 func (o *Options) withDefaults() (Options, error) {
 	var c Options
 	if o != nil {
