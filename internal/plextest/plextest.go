@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -143,18 +144,20 @@ func SessionPair(t testing.TB, opts *mux.Options) (client, server *mux.Session) 
 }
 
 // Echo is a serve func that echoes the bytes of every stream the peer
-// opens until the session ends.
+// opens until the session ends, and returns when all its streams have.
 func Echo(s *mux.Session) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	for {
 		st, err := s.Accept(context.Background())
 		if err != nil {
 			return
 		}
-		go func() {
+		wg.Go(func() {
 			defer st.Close()
 			io.Copy(st, st)
 			st.CloseWrite()
-		}()
+		})
 	}
 }
 
