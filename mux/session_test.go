@@ -703,3 +703,29 @@ func (cc *countingConn) Write(p []byte) (int, error) {
 	cc.c.mu.Unlock()
 	return n, err
 }
+
+// TestPeerCloseUnderWritesReportsPeerClosed closes the server side while
+// the client is writing as fast as it can. However the close frame and the
+// writes interleave, the client's session must say the peer closed it,
+// not report the write that lost the race.
+func TestPeerCloseUnderWritesReportsPeerClosed(t *testing.T) {
+	for range 20 {
+		client, server := plextest.SessionPair(t, nil)
+		a, b := streamPair(t, client, server)
+		go io.Copy(b, b) // echo, so that both sides are writing
+		go io.Copy(io.Discard, a)
+		go func() {
+			buf := make([]byte, 8<<10)
+			for {
+				if _, err := a.Write(buf); err != nil {
+					return
+				}
+			}
+		}()
+		server.Close()
+		<-client.Done()
+		if !errors.Is(client.Err(), transport.ErrPeerClosed) {
+			t.Fatalf("client session ended with %v, want transport.ErrPeerClosed", client.Err())
+		}
+	}
+}
