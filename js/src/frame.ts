@@ -1,0 +1,130 @@
+// yamux frames as wsplex uses them (SPEC.md §4, §5).
+
+export const HEADER_SIZE = 12;
+
+export const TYPE_DATA = 0;
+export const TYPE_WINDOW_UPDATE = 1;
+export const TYPE_PING = 2;
+export const TYPE_GO_AWAY = 3;
+
+export const FLAG_SYN = 0x1;
+export const FLAG_ACK = 0x2;
+export const FLAG_FIN = 0x4;
+export const FLAG_RST = 0x8;
+
+/** Every stream's window before any Window Update: 256 KiB. */
+export const INITIAL_WINDOW = 256 * 1024;
+
+/** The largest body of a wsplex reset frame (SPEC.md §5). */
+export const MAX_RESET_BODY = 4096;
+
+export interface Header {
+  type: number;
+  flags: number;
+  streamID: number;
+  /** Data: body length; Window Update: delta; Ping: opaque; Go Away: code. */
+  length: number;
+}
+
+export interface Frame extends Header {
+  /** The body of a Data frame; empty for other types. */
+  body: Uint8Array;
+}
+
+/** ProtocolError is a violation of the wire protocol by the peer. */
+export class ProtocolError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ProtocolError";
+  }
+}
+
+/** encodeFrame returns a frame's bytes: the header, then body if any. */
+export function encodeFrame(h: Header, body?: Uint8Array): Uint8Array {
+  const out = new Uint8Array(HEADER_SIZE + (body?.length ?? 0));
+  const v = new DataView(out.buffer);
+  v.setUint8(0, 0);
+  v.setUint8(1, h.type);
+  v.setUint16(2, h.flags);
+  v.setUint32(4, h.streamID);
+  v.setUint32(8, body ? body.length : h.length);
+  if (body) out.set(body, HEADER_SIZE);
+  return out;
+}
+
+/**
+ * FrameReader turns the concatenated payloads of the WebSocket's binary
+ * messages into frames. Message boundaries mean nothing: a frame may be
+ * split anywhere, and one message may hold several frames (SPEC.md §3).
+ */
+export class FrameReader {
+  private chunks: Uint8Array[] = [];
+  private buffered = 0;
+  private header: Header | undefined;
+
+  /**
+   * @param maxBody bounds a Data frame's body before it is buffered, so a
+   * peer cannot make the reader hold more than that; it is checked again
+   * per stream against the receive window.
+   */
+  constructor(private readonly maxBody: number) {}
+
+  push(chunk: Uint8Array): void {
+    if (chunk.length === 0) return;
+    this.chunks.push(chunk);
+    this.buffered += chunk.length;
+  }
+
+  /** next returns the next complete frame, or undefined until more arrives. */
+  next(): Frame | undefined {
+    if (!this.header) {
+      if (this.buffered < HEADER_SIZE) return undefined;
+      const b = this.take(HEADER_SIZE);
+      const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+      const version = v.getUint8(0);
+      const type = v.getUint8(1);
+      if (version !== 0) throw new ProtocolError(`frame with unknown version ${version}`);
+      if (type > TYPE_GO_AWAY) throw new ProtocolError(`frame with unknown type ${type}`);
+      const h: Header = { type, flags: v.getUint16(2), streamID: v.getUint32(4), length: v.getUint32(8) };
+      if (h.type === TYPE_DATA) {
+        if (h.flags & FLAG_RST && h.length > MAX_RESET_BODY) {
+          throw new ProtocolError(`reset frame body of ${h.length} bytes exceeds ${MAX_RESET_BODY}`);
+        }
+        if (h.length > this.maxBody) {
+          throw new ProtocolError(`data frame of ${h.length} bytes exceeds the receive window`);
+        }
+      }
+      this.header = h;
+    }
+    const h = this.header;
+    const size = h.type === TYPE_DATA ? h.length : 0;
+    if (this.buffered < size) return undefined;
+    this.header = undefined;
+    return { ...h, body: size > 0 ? this.take(size) : new Uint8Array(0) };
+  }
+
+  /** take removes and returns the first n buffered bytes (n <= buffered). */
+  private take(n: number): Uint8Array {
+    this.buffered -= n;
+    const first = this.chunks[0]!;
+    if (first.length === n) {
+      this.chunks.shift();
+      return first;
+    }
+    if (first.length > n) {
+      this.chunks[0] = first.subarray(n);
+      return first.subarray(0, n);
+    }
+    const out = new Uint8Array(n);
+    let off = 0;
+    while (off < n) {
+      const c = this.chunks[0]!;
+      const k = Math.min(c.length, n - off);
+      out.set(c.subarray(0, k), off);
+      off += k;
+      if (k === c.length) this.chunks.shift();
+      else this.chunks[0] = c.subarray(k);
+    }
+    return out;
+  }
+}

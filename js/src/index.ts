@@ -1,0 +1,8 @@
+// @wsplex/client: the wsplex wire protocol (SPEC.md) for browsers and Node.
+export { connect, tokenProtocol, Session, SUBPROTOCOL } from "./session.js";
+export type { ConnectOptions, OpenOptions, SessionOptions, WebSocketLike, WebSocketConstructor } from "./session.js";
+export { Stream } from "./stream.js";
+export { WsplexError, Code, codeName } from "./errors.js";
+export type { Metadata, MetadataInit } from "./metadata.js";
+export type { StreamHandler } from "./router.js";
+export * as wsplexv1 from "./gen/wsplex/v1/wsplex_pb.js";

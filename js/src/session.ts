@@ -1,0 +1,495 @@
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { sizeDelimitedEncode } from "@bufbuild/protobuf/wire";
+
+import { Code, WsplexError, statusOf } from "./errors.js";
+import {
+  FLAG_ACK,
+  FLAG_FIN,
+  FLAG_RST,
+  FLAG_SYN,
+  FrameReader,
+  HEADER_SIZE,
+  INITIAL_WINDOW,
+  ProtocolError,
+  TYPE_DATA,
+  TYPE_GO_AWAY,
+  TYPE_PING,
+  TYPE_WINDOW_UPDATE,
+  encodeFrame,
+  type Frame,
+} from "./frame.js";
+import {
+  OpenRequestSchema,
+  OpenResponseSchema,
+  StatusSchema,
+} from "./gen/wsplex/v1/wsplex_pb.js";
+import { metadataFromProto, metadataToProto, toMetadata, type Metadata, type MetadataInit } from "./metadata.js";
+import { Router, type StreamHandler } from "./router.js";
+import { Stream, type StreamHost } from "./stream.js";
+
+/** The WebSocket subprotocol of the wire protocol (SPEC.md §2). */
+export const SUBPROTOCOL = "wsplex.v1";
+
+/** The parts of the WebSocket API a Session uses: the browser's, or the ws package's. */
+export interface WebSocketLike {
+  binaryType: string;
+  readonly protocol: string;
+  readonly readyState: number;
+  send(data: Uint8Array): void;
+  close(code?: number, reason?: string): void;
+  onopen: ((ev: any) => void) | null;
+  onmessage: ((ev: { data: unknown }) => void) | null;
+  onclose: ((ev: { code: number; reason: string }) => void) | null;
+  onerror: ((ev: any) => void) | null;
+}
+
+export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike;
+
+export interface SessionOptions {
+  /**
+   * The most bytes the server may send on one stream before the
+   * application reads them: the memory one unread stream may hold in the
+   * tab. At least 256 KiB. Default 1 MiB.
+   */
+  windowSize?: number;
+  /** The largest message Stream.receive accepts. Default 4 MiB, as the Go server's. */
+  maxMessageSize?: number;
+  /** How long a server-opened stream may take to send its open request. Default 10 s. */
+  openTimeout?: number;
+}
+
+export interface ConnectOptions extends SessionOptions {
+  /** Extra WebSocket subprotocols to offer after wsplex.v1. */
+  protocols?: string[];
+  /**
+   * A bearer token, sent as the wsplex.bearer.<base64url> subprotocol
+   * (SPEC.md §2.1), since browsers cannot set an Authorization header.
+   */
+  token?: string;
+  /** Aborts connecting; once connected, closes the session. */
+  signal?: AbortSignal;
+  /** The WebSocket class; default globalThis.WebSocket. In Node 20, pass the ws package's. */
+  WebSocket?: WebSocketConstructor;
+}
+
+export interface OpenOptions {
+  /** Metadata for the open request, like HTTP headers. */
+  metadata?: MetadataInit;
+  /** Cancels the open, and afterwards the stream. */
+  signal?: AbortSignal;
+}
+
+const MAX_HEADER_SIZE = 16 * 1024;
+const MESSAGE_SIZE = 64 * 1024; // the most bytes sent in one WebSocket message
+
+/** tokenProtocol returns the subprotocol that carries token (SPEC.md §2.1). */
+export function tokenProtocol(token: string): string {
+  let bin = "";
+  for (const b of new TextEncoder().encode(token)) bin += String.fromCharCode(b);
+  return "wsplex.bearer." + btoa(bin).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
+}
+
+/**
+ * connect opens a WebSocket to url (ws: or wss:), checks that the server
+ * speaks wsplex.v1 and returns the session.
+ */
+export async function connect(url: string, opts: ConnectOptions = {}): Promise<Session> {
+  const WS = opts.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+  if (!WS) throw new Error("wsplex: no WebSocket class; pass one in ConnectOptions.WebSocket");
+  opts.signal?.throwIfAborted();
+  const protocols = [SUBPROTOCOL, ...(opts.token !== undefined ? [tokenProtocol(opts.token)] : []), ...(opts.protocols ?? [])];
+  const ws = new WS(url, protocols);
+  // Listeners go on before the socket opens, so that frames the server
+  // sends right after the upgrade are not lost.
+  const session = new Session(ws, opts);
+  await new Promise<void>((resolve, reject) => {
+    const onAbort = () => {
+      ws.close(1000, "aborted");
+      reject(opts.signal!.reason);
+    };
+    opts.signal?.addEventListener("abort", onAbort, { once: true });
+    session.opened.then(
+      () => {
+        opts.signal?.removeEventListener("abort", onAbort);
+        resolve();
+      },
+      (err) => {
+        opts.signal?.removeEventListener("abort", onAbort);
+        reject(err);
+      },
+    );
+  });
+  if (ws.protocol !== SUBPROTOCOL) {
+    session.close();
+    throw new Error(`wsplex: server did not accept subprotocol ${SUBPROTOCOL} (got "${ws.protocol}")`);
+  }
+  opts.signal?.addEventListener("abort", () => session.close(), { once: true });
+  return session;
+}
+
+/**
+ * Session is the client side of a wsplex session: it opens named streams
+ * to the server and serves the streams the server opens.
+ */
+export class Session implements StreamHost {
+  readonly maxFrameBody = MESSAGE_SIZE - HEADER_SIZE;
+  private readonly streams = new Map<number, Stream>();
+  private readonly reader: FrameReader;
+  private readonly router = new Router();
+  private readonly windowSize: number;
+  private readonly maxMessageSize: number;
+  private readonly openTimeout: number;
+  private nextID = 1;
+  private goneAway = false;
+  private ended: WsplexError | undefined;
+  private readonly pings = new Map<number, () => void>();
+  private nextPing = 1;
+  /** Per stream: bytes consumed since the last window update. */
+  private readonly unacked = new Map<number, number>();
+
+  /** @internal Resolves when the WebSocket is open. */
+  readonly opened: Promise<void>;
+  /** Resolves when the session has ended, with why. */
+  readonly closed: Promise<WsplexError>;
+  private resolveClosed!: (err: WsplexError) => void;
+
+  /** @internal Use connect. */
+  constructor(
+    private readonly ws: WebSocketLike,
+    opts: SessionOptions = {},
+  ) {
+    this.windowSize = Math.max(opts.windowSize ?? 1 << 20, INITIAL_WINDOW);
+    this.maxMessageSize = opts.maxMessageSize ?? 4 << 20;
+    this.openTimeout = opts.openTimeout ?? 10_000;
+    this.reader = new FrameReader(this.windowSize);
+    this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
+    ws.binaryType = "arraybuffer";
+    this.opened = new Promise((resolve, reject) => {
+      ws.onopen = () => resolve();
+      ws.onerror = () => reject(new Error("wsplex: WebSocket connection failed"));
+      ws.onclose = (ev) => {
+        reject(new Error(`wsplex: WebSocket closed during the handshake (code ${ev.code})`));
+        this.end(closeError(ev.code, ev.reason));
+      };
+    });
+    this.opened.then(
+      () => {
+        ws.onerror = null;
+        ws.onclose = (ev) => this.end(closeError(ev.code, ev.reason));
+      },
+      () => {},
+    );
+    ws.onmessage = (ev) => this.onMessage(ev.data);
+  }
+
+  /** Why the session ended, or undefined while it runs. */
+  get error(): WsplexError | undefined {
+    return this.ended;
+  }
+
+  /**
+   * open opens a stream called name and waits for the server's answer. A
+   * refusal throws a WsplexError with the server's code, message and
+   * response metadata (Code.NOT_FOUND for a name no handler serves).
+   */
+  async open(name: string, opts: OpenOptions = {}): Promise<Stream> {
+    opts.signal?.throwIfAborted();
+    if (this.ended) throw this.ended;
+    if (this.goneAway) throw new WsplexError(Code.UNAVAILABLE, "peer accepts no new streams");
+    const md = toMetadata(opts.metadata);
+    const req = sizeDelimitedEncode(OpenRequestSchema, create(OpenRequestSchema, { name, metadata: metadataToProto(md) }));
+    if (req.length > MAX_HEADER_SIZE) {
+      throw new WsplexError(Code.RESOURCE_EXHAUSTED, `open request of ${req.length} bytes exceeds ${MAX_HEADER_SIZE}`);
+    }
+    const id = this.nextID;
+    this.nextID += 2;
+    const s = this.newStream(id);
+    s.name = name;
+    s.metadata = md;
+    this.sendFrame({ type: TYPE_WINDOW_UPDATE, flags: FLAG_SYN, streamID: id, length: this.windowSize - INITIAL_WINDOW });
+    this.grant(id, this.windowSize - INITIAL_WINDOW);
+    const onAbort = () => s.cancel();
+    opts.signal?.addEventListener("abort", onAbort, { once: true });
+    try {
+      await s.write(req);
+      const resp = await s.readDelimited(MAX_HEADER_SIZE);
+      if (!resp) throw new WsplexError(Code.UNAVAILABLE, "peer ended the stream without answering", new Map(), true);
+      let answer;
+      try {
+        answer = fromBinary(OpenResponseSchema, resp);
+      } catch (e) {
+        const err = new WsplexError(Code.INVALID_ARGUMENT, `malformed open response: ${e instanceof Error ? e.message : e}`);
+        s.reset(err.code, err.rawMessage);
+        throw err;
+      }
+      s.responseMetadata = metadataFromProto(answer.metadata);
+      const code = answer.status?.code ?? Code.OK;
+      if (code !== Code.OK) {
+        s.close();
+        throw new WsplexError(code, answer.status?.message ?? "", s.responseMetadata, true);
+      }
+    } catch (e) {
+      opts.signal?.removeEventListener("abort", onAbort);
+      s.close();
+      if (opts.signal?.aborted) throw opts.signal.reason;
+      throw e;
+    }
+    return s;
+  }
+
+  /**
+   * handle serves the streams the server opens whose names match pattern:
+   * "/notify/{id}" matches one segment (in stream.params.id),
+   * "/files/{path...}" the rest, "/tree/" every name below it, anything
+   * else only itself; the most specific pattern wins. The handler's
+   * stream is closed when it settles: cleanly if it returns, with the
+   * thrown error's status (a WsplexError's code, else Code.UNKNOWN) if it
+   * throws. Streams no pattern matches are refused with Code.NOT_FOUND.
+   */
+  handle(pattern: string, handler: StreamHandler): void {
+    this.router.add(pattern, handler);
+  }
+
+  /** ping sends a yamux Ping and resolves with the round-trip time in milliseconds. */
+  ping(): Promise<number> {
+    if (this.ended) return Promise.reject(this.ended);
+    const id = this.nextPing++ >>> 0;
+    const start = performance.now();
+    return new Promise((resolve, reject) => {
+      this.pings.set(id, () => resolve(performance.now() - start));
+      this.closed.then(reject);
+      this.sendFrame({ type: TYPE_PING, flags: FLAG_SYN, streamID: 0, length: id });
+    });
+  }
+
+  /** close ends the session and every stream with it. */
+  close(): void {
+    if (!this.ended) this.ws.close(1000, "");
+    this.end(new WsplexError(Code.CANCELED, "session closed"));
+  }
+
+  // --- StreamHost ---
+
+  /** @internal */
+  sendData(s: Stream, data: Uint8Array): void {
+    this.sendFrame({ type: TYPE_DATA, flags: 0, streamID: s.id, length: data.length }, data);
+  }
+
+  /** @internal */
+  sendFIN(s: Stream): void {
+    this.sendFrame({ type: TYPE_WINDOW_UPDATE, flags: FLAG_FIN, streamID: s.id, length: 0 });
+    this.maybeForget(s);
+  }
+
+  /** @internal */
+  sendReset(s: Stream, code: Code, message: string): void {
+    let body = toBinary(StatusSchema, create(StatusSchema, { code, message }));
+    if (body.length > 4096) {
+      body = toBinary(StatusSchema, create(StatusSchema, { code, message: message.slice(0, 1000) + "..." }));
+    }
+    this.sendFrame({ type: TYPE_DATA, flags: FLAG_RST, streamID: s.id, length: body.length }, body);
+  }
+
+  /** @internal */
+  consumed(s: Stream, n: number): void {
+    if (this.ended || !this.streams.has(s.id)) return;
+    const total = (this.unacked.get(s.id) ?? 0) + n;
+    if (total >= this.windowSize / 2) {
+      this.unacked.set(s.id, 0);
+      this.grant(s.id, total);
+      this.sendFrame({ type: TYPE_WINDOW_UPDATE, flags: 0, streamID: s.id, length: total });
+    } else {
+      this.unacked.set(s.id, total);
+    }
+  }
+
+  // --- internals ---
+
+  private newStream(id: number): Stream {
+    const s = new Stream(id, this, INITIAL_WINDOW, { maxMessageSize: this.maxMessageSize });
+    this.streams.set(id, s);
+    this.unacked.set(id, 0);
+    this.recvWindow.set(id, INITIAL_WINDOW);
+    return s;
+  }
+
+  /** Per stream: how many more Data bytes the server may send. */
+  private readonly recvWindow = new Map<number, number>();
+
+  private maybeForget(s: Stream): void {
+    if (s.finishedLocally && s.finishedRemotely) this.forget(s.id);
+  }
+
+  private forget(id: number): void {
+    this.streams.delete(id);
+    this.unacked.delete(id);
+    this.recvWindow.delete(id);
+  }
+
+  private sendFrame(h: { type: number; flags: number; streamID: number; length: number }, body?: Uint8Array): void {
+    if (this.ended) return;
+    this.ws.send(encodeFrame(h, body));
+  }
+
+  private onMessage(data: unknown): void {
+    if (this.ended) return;
+    if (!(data instanceof ArrayBuffer)) {
+      this.fail(1003, "binary messages only", new WsplexError(Code.INVALID_ARGUMENT, "server sent a text message"));
+      return;
+    }
+    this.reader.push(new Uint8Array(data));
+    try {
+      for (let f = this.reader.next(); f; f = this.reader.next()) {
+        this.onFrame(f);
+        if (this.ended) return;
+      }
+    } catch (e) {
+      if (e instanceof ProtocolError) {
+        this.fail(1002, e.message, new WsplexError(Code.INTERNAL, `protocol error from server: ${e.message}`));
+        return;
+      }
+      throw e;
+    }
+  }
+
+  private onFrame(f: Frame): void {
+    switch (f.type) {
+      case TYPE_PING:
+        if (f.flags & FLAG_SYN) this.sendFrame({ type: TYPE_PING, flags: FLAG_ACK, streamID: 0, length: f.length });
+        else if (f.flags & FLAG_ACK) {
+          this.pings.get(f.length)?.();
+          this.pings.delete(f.length);
+        }
+        return;
+      case TYPE_GO_AWAY:
+        if (f.length === 0) this.goneAway = true;
+        else throw new ProtocolError(`go away with error code ${f.length}`);
+        return;
+    }
+    if (f.type === TYPE_DATA && f.flags & FLAG_RST) {
+      const s = this.streams.get(f.streamID);
+      if (!s) return; // stray reset for a finished stream
+      let code = Code.UNKNOWN;
+      let message = "reset frame body does not decode";
+      try {
+        const st = fromBinary(StatusSchema, f.body);
+        code = st.code;
+        message = st.message;
+      } catch {
+        // keep UNKNOWN
+      }
+      s.onReset(code, message);
+      return;
+    }
+    let s = this.streams.get(f.streamID);
+    if (f.flags & FLAG_SYN) {
+      if (s || f.streamID % 2 === 1 || f.streamID === 0) throw new ProtocolError(`bad SYN for stream ${f.streamID}`);
+      if (this.goneAway || this.ended) return;
+      s = this.newStream(f.streamID);
+      this.sendFrame({ type: TYPE_WINDOW_UPDATE, flags: FLAG_ACK, streamID: s.id, length: this.windowSize - INITIAL_WINDOW });
+      this.grant(s.id, this.windowSize - INITIAL_WINDOW);
+      void this.serve(s);
+    }
+    if (!s) return; // a frame for a stream already finished
+    if (f.type === TYPE_WINDOW_UPDATE) {
+      if (f.flags & FLAG_RST) {
+        this.forget(s.id);
+        s.onFail(new WsplexError(Code.UNAVAILABLE, "stream refused by peer", new Map(), true));
+        return;
+      }
+      if (f.length > 0) s.onWindowUpdate(f.length);
+    } else if (f.body.length > 0) {
+      const left = this.recvWindow.get(s.id)! - f.body.length;
+      if (left < 0) throw new ProtocolError(`stream ${s.id} sent ${f.body.length} bytes beyond its window`);
+      this.recvWindow.set(s.id, left);
+      s.onData(f.body);
+    }
+    if (f.flags & FLAG_FIN) {
+      if (s.finishedRemotely) throw new ProtocolError(`second FIN on stream ${s.id}`);
+      s.onFIN();
+      this.maybeForget(s);
+    }
+  }
+
+  /** grant lets the server send n more bytes on stream id. */
+  private grant(id: number, n: number): void {
+    this.recvWindow.set(id, (this.recvWindow.get(id) ?? 0) + n);
+  }
+
+  /** serve answers a stream the server opened and runs its handler. */
+  private async serve(s: Stream): Promise<void> {
+    const timer = setTimeout(() => s.reset(Code.DEADLINE_EXCEEDED, "no open request in time"), this.openTimeout);
+    let reqBytes: Uint8Array | null;
+    try {
+      reqBytes = await s.readDelimited(MAX_HEADER_SIZE);
+    } catch {
+      clearTimeout(timer);
+      s.close();
+      return;
+    } finally {
+      clearTimeout(timer);
+    }
+    if (!reqBytes) {
+      s.close();
+      return;
+    }
+    let req;
+    try {
+      req = fromBinary(OpenRequestSchema, reqBytes);
+    } catch (e) {
+      this.refuse(s, Code.INVALID_ARGUMENT, `malformed open request: ${e instanceof Error ? e.message : e}`);
+      return;
+    }
+    s.name = req.name;
+    s.metadata = metadataFromProto(req.metadata);
+    const match = this.router.match(req.name);
+    if (!match) {
+      this.refuse(s, Code.NOT_FOUND, `no handler for stream "${req.name}"`);
+      return;
+    }
+    s.params = match.params;
+    await s.write(sizeDelimitedEncode(OpenResponseSchema, create(OpenResponseSchema, { status: { code: Code.OK } })));
+    try {
+      await match.handler(s);
+      s.closeWrite();
+      s.close();
+    } catch (e) {
+      const { code, message } = statusOf(e);
+      s.reset(code, message);
+    }
+  }
+
+  private refuse(s: Stream, code: Code, message: string): void {
+    void s
+      .write(sizeDelimitedEncode(OpenResponseSchema, create(OpenResponseSchema, { status: { code, message } })))
+      .catch(() => {})
+      .finally(() => s.reset(code, message));
+  }
+
+  /** fail ends the session after a protocol error by the server. */
+  private fail(code: number, reason: string, err: WsplexError): void {
+    const short = reason.length > 100 ? reason.slice(0, 100) + "..." : reason;
+    try {
+      this.ws.close(code, short);
+    } catch {
+      // Browsers let scripts send only 1000 and 3000-4999.
+      this.ws.close(1000, short);
+    }
+    this.end(err);
+  }
+
+  private end(err: WsplexError): void {
+    if (this.ended) return;
+    this.ended = err;
+    for (const s of this.streams.values()) s.onFail(err);
+    this.streams.clear();
+    this.resolveClosed(err);
+  }
+}
+
+function closeError(code: number, reason: string): WsplexError {
+  if (code === 1000 || code === 1001) {
+    return new WsplexError(Code.UNAVAILABLE, `session closed by server${reason ? `: ${reason}` : ""}`, new Map(), true);
+  }
+  return new WsplexError(Code.UNAVAILABLE, `connection lost (close code ${code}${reason ? `: ${reason}` : ""})`, new Map(), true);
+}

@@ -1,0 +1,390 @@
+import { fromBinary, toBinary, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
+import { sizeDelimitedEncode } from "@bufbuild/protobuf/wire";
+
+import { Code, WsplexError } from "./errors.js";
+import type { Metadata } from "./metadata.js";
+
+/** Limits of one stream. */
+export interface StreamLimits {
+  /** The largest message receive and messages accept. Default 4 MiB. */
+  maxMessageSize: number;
+}
+
+/**
+ * The session side of a stream: what a Stream asks of the Session that
+ * carries it.
+ */
+export interface StreamHost {
+  /** Sends up to n bytes of data, at most the send window; resolves when queued. */
+  sendData(s: Stream, data: Uint8Array): void;
+  sendFIN(s: Stream): void;
+  sendReset(s: Stream, code: Code, message: string): void;
+  /** The application consumed n bytes: the peer may send more. */
+  consumed(s: Stream, n: number): void;
+  /** The largest Data body to send at once. */
+  readonly maxFrameBody: number;
+}
+
+interface Status {
+  code: Code;
+  message: string;
+}
+
+/**
+ * Stream is one named stream of a Session: protobuf messages with send and
+ * receive (or messages), or raw bytes with readable and writable. Get one
+ * from Session.open, or as a handler's argument for a stream the server
+ * opened. Every stream must be closed (close, cancel or reset); a handler's
+ * stream is closed when the handler settles.
+ */
+export class Stream {
+  /** Request metadata: what the opener sent. */
+  metadata: Metadata = new Map();
+  /** Response metadata: what the acceptor answered (opening side). */
+  responseMetadata: Metadata = new Map();
+  /** Values of the pattern's wildcards, for streams a handler serves. */
+  params: Record<string, string> = {};
+  /** The stream's name, such as "/chat/room/42". */
+  name = "";
+
+  // Receiving.
+  private queue: Uint8Array[] = [];
+  private queued = 0;
+  private wake: (() => void) | undefined;
+  private remoteFIN = false;
+  private remoteStatus: Status | undefined; // from a reset frame
+  private sawEOF = false;
+
+  // Sending.
+  private sendWindow: number;
+  private windowWaiters: (() => void)[] = [];
+  private localFIN = false;
+  private localStatus: Status | undefined; // a reset this side sent
+
+  private failure: WsplexError | undefined; // refused, session ended
+  private readonly abort = new AbortController();
+
+  /** @internal */
+  constructor(
+    readonly id: number,
+    private readonly host: StreamHost,
+    initialWindow: number,
+    private readonly limits: StreamLimits,
+  ) {
+    this.sendWindow = initialWindow;
+  }
+
+  /** An AbortSignal that fires when the stream is reset, refused or its session ends. */
+  get signal(): AbortSignal {
+    return this.abort.signal;
+  }
+
+  // --- events from the session ---
+
+  /** @internal */
+  onData(body: Uint8Array): void {
+    if (this.localStatus || this.failure) {
+      this.host.consumed(this, body.length); // discarded, but the window is the peer's
+      return;
+    }
+    this.queue.push(body);
+    this.queued += body.length;
+    this.notify();
+  }
+
+  /** @internal */
+  onWindowUpdate(delta: number): void {
+    this.sendWindow += delta;
+    const waiters = this.windowWaiters;
+    this.windowWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  /** @internal */
+  onFIN(): void {
+    this.remoteFIN = true;
+    this.notify();
+  }
+
+  /** @internal */
+  onReset(code: Code, message: string): void {
+    if (this.remoteStatus) return;
+    this.remoteStatus = { code, message };
+    if (code !== Code.OK) this.abort.abort(new WsplexError(code, message, new Map(), true));
+    this.notify();
+    this.onWindowUpdate(0);
+  }
+
+  /** @internal */
+  onFail(err: WsplexError): void {
+    if (this.failure) return;
+    this.failure = err;
+    this.abort.abort(err);
+    this.notify();
+    this.onWindowUpdate(0);
+  }
+
+  /** @internal Whether this side is done with the stream in both directions. */
+  get finishedLocally(): boolean {
+    return this.localFIN;
+  }
+
+  /** @internal */
+  get finishedRemotely(): boolean {
+    return this.remoteFIN;
+  }
+
+  private notify(): void {
+    const w = this.wake;
+    this.wake = undefined;
+    w?.();
+  }
+
+  // --- reading ---
+
+  private readError(): WsplexError | undefined {
+    if (this.localStatus && this.localStatus.code !== Code.OK) {
+      return new WsplexError(this.localStatus.code, this.localStatus.message);
+    }
+    return this.failure;
+  }
+
+  /**
+   * fill waits until bytes are buffered and reports true, or false at the
+   * end of the stream. It throws a WsplexError when the stream was reset
+   * with a status, refused, or its session ended.
+   */
+  private async fill(): Promise<boolean> {
+    for (;;) {
+      const err = this.readError();
+      if (err) throw err;
+      if (this.queue.length > 0) return true;
+      const rs = this.remoteStatus;
+      if (rs && rs.code !== Code.OK) throw new WsplexError(rs.code, rs.message, new Map(), true);
+      if (this.remoteFIN || this.localStatus) {
+        this.sawEOF = true;
+        return false;
+      }
+      await new Promise<void>((resolve) => (this.wake = resolve));
+    }
+  }
+
+  /** take removes n bytes from the head chunk, and lets the peer send as many more. */
+  private take(n: number): void {
+    const head = this.queue[0]!;
+    if (n === head.length) this.queue.shift();
+    else this.queue[0] = head.subarray(n);
+    this.queued -= n;
+    this.host.consumed(this, n);
+  }
+
+  /**
+   * read returns the next bytes that arrived, or null at the end of the
+   * stream. It throws a WsplexError when the stream was reset with a
+   * status, refused, or its session ended.
+   */
+  async read(): Promise<Uint8Array | null> {
+    if (!(await this.fill())) return null;
+    const chunk = this.queue[0]!;
+    this.take(chunk.length);
+    return chunk;
+  }
+
+  /** readExactly returns n bytes, or null at a clean end before the first. */
+  private async readExactly(n: number): Promise<Uint8Array | null> {
+    const out = new Uint8Array(n);
+    let off = 0;
+    while (off < n) {
+      if (!(await this.fill())) {
+        if (off === 0) return null;
+        throw this.malformed("message cut short by the end of the stream");
+      }
+      const head = this.queue[0]!;
+      const k = Math.min(head.length, n - off);
+      out.set(head.subarray(0, k), off);
+      this.take(k);
+      off += k;
+    }
+    return out;
+  }
+
+  /** readDelimited reads one length-delimited message's bytes, or null at a clean end. */
+  async readDelimited(limit: number): Promise<Uint8Array | null> {
+    let size = 0;
+    for (let shift = 0; ; shift += 7) {
+      const b = await this.readExactly(1);
+      if (!b) {
+        if (shift === 0) return null;
+        throw this.malformed("message length cut short by the end of the stream");
+      }
+      const byte = b[0]!;
+      if (shift === 28 && byte > 0x0f) throw this.malformed("message length does not fit in 32 bits");
+      size += (byte & 0x7f) * 2 ** shift;
+      if (byte < 0x80) break;
+    }
+    if (size > limit) {
+      const err = new WsplexError(Code.RESOURCE_EXHAUSTED, `received message of ${size} bytes exceeds the ${limit}-byte limit`);
+      this.reset(err.code, err.rawMessage);
+      throw err;
+    }
+    const body = await this.readExactly(size);
+    if (!body) throw this.malformed("message cut short by the end of the stream");
+    return body;
+  }
+
+  private malformed(what: string): WsplexError {
+    const err = new WsplexError(Code.INVALID_ARGUMENT, `malformed message: ${what}`);
+    this.reset(err.code, err.rawMessage);
+    return err;
+  }
+
+  /**
+   * receive reads the next message, or returns null when the peer ended
+   * its side cleanly between messages. It throws a WsplexError for a
+   * message over maxMessageSize (RESOURCE_EXHAUSTED) or one that does not
+   * decode (INVALID_ARGUMENT), after resetting the stream, and for a reset
+   * or refused stream.
+   */
+  async receive<Desc extends DescMessage>(schema: Desc): Promise<MessageShape<Desc> | null> {
+    const bytes = await this.readDelimited(this.limits.maxMessageSize);
+    if (!bytes) return null;
+    try {
+      return fromBinary(schema, bytes);
+    } catch (e) {
+      throw this.malformed(e instanceof Error ? e.message : String(e));
+    }
+  }
+
+  /** messages yields every message the peer sends, until it ends its side. */
+  async *messages<Desc extends DescMessage>(schema: Desc): AsyncGenerator<MessageShape<Desc>, void, undefined> {
+    for (;;) {
+      const m = await this.receive(schema);
+      if (m === null) return;
+      yield m;
+    }
+  }
+
+  // --- writing ---
+
+  private writeError(): WsplexError | undefined {
+    if (this.failure) return this.failure;
+    if (this.localStatus) {
+      return new WsplexError(this.localStatus.code === Code.OK ? Code.CANCELED : this.localStatus.code, this.localStatus.message || "stream closed");
+    }
+    const rs = this.remoteStatus;
+    if (rs) return new WsplexError(rs.code === Code.OK ? Code.CANCELED : rs.code, rs.code === Code.OK ? "peer closed the stream" : rs.message, new Map(), true);
+    if (this.localFIN) return new WsplexError(Code.CANCELED, "write after closeWrite");
+    return undefined;
+  }
+
+  /**
+   * write sends bytes, waiting while the peer's window is full: a peer that
+   * does not read makes write wait.
+   */
+  async write(data: Uint8Array): Promise<void> {
+    let off = 0;
+    while (off < data.length) {
+      const err = this.writeError();
+      if (err) throw err;
+      if (this.sendWindow === 0) {
+        await new Promise<void>((resolve) => this.windowWaiters.push(resolve));
+        continue;
+      }
+      const n = Math.min(data.length - off, this.sendWindow, this.host.maxFrameBody);
+      this.sendWindow -= n;
+      this.host.sendData(this, data.subarray(off, off + n));
+      off += n;
+    }
+    const err = this.writeError();
+    if (err && data.length === 0) throw err;
+  }
+
+  /** send writes one length-delimited message. */
+  async send<Desc extends DescMessage>(schema: Desc, message: MessageShape<Desc>): Promise<void> {
+    const size = toBinary(schema, message).length;
+    if (size > this.limits.maxMessageSize) {
+      throw new WsplexError(Code.RESOURCE_EXHAUSTED, `message of ${size} bytes exceeds the ${this.limits.maxMessageSize}-byte limit`);
+    }
+    await this.write(sizeDelimitedEncode(schema, message));
+  }
+
+  /** closeWrite ends the sending side: the peer reads the end of the stream. */
+  closeWrite(): void {
+    if (this.localFIN) return;
+    this.localFIN = true;
+    this.host.sendFIN(this);
+  }
+
+  /**
+   * close releases the stream. If the peer's side was not read to its end,
+   * the peer is told that no more will be read (its writes fail), as a Go
+   * Close does.
+   */
+  close(): void {
+    if (!this.sawEOF && !this.localStatus && !this.remoteStatus && !this.failure) {
+      this.localStatus = { code: Code.OK, message: "" };
+      this.host.sendReset(this, Code.OK, "");
+    }
+    this.closeWrite();
+    this.drop();
+  }
+
+  /** reset ends the stream with a status the peer sees, and releases it. */
+  reset(code: Code, message: string): void {
+    if (this.localStatus || this.failure) {
+      this.closeWrite();
+      return;
+    }
+    this.localStatus = { code, message };
+    this.abort.abort(new WsplexError(code, message));
+    this.host.sendReset(this, code, message);
+    this.closeWrite();
+    this.drop();
+    this.notify();
+    this.onWindowUpdate(0);
+  }
+
+  /** cancel resets the stream with Code.CANCELED. */
+  cancel(): void {
+    this.reset(Code.CANCELED, "canceled");
+  }
+
+  /** drop discards what is buffered; the window it held goes back to the peer. */
+  private drop(): void {
+    const n = this.queued;
+    this.queue = [];
+    this.queued = 0;
+    if (n > 0) this.host.consumed(this, n);
+  }
+
+  // --- web streams ---
+
+  private rs: ReadableStream<Uint8Array> | undefined;
+  private ws: WritableStream<Uint8Array> | undefined;
+
+  /** readable is the stream's incoming bytes; cancelling it closes the stream. */
+  get readable(): ReadableStream<Uint8Array> {
+    this.rs ??= new ReadableStream<Uint8Array>(
+      {
+        pull: async (controller) => {
+          const chunk = await this.read();
+          if (chunk) controller.enqueue(chunk);
+          else controller.close();
+        },
+        cancel: () => this.close(),
+      },
+      { highWaterMark: 0 },
+    );
+    return this.rs;
+  }
+
+  /** writable sends bytes; closing it half-closes the stream, aborting it cancels the stream. */
+  get writable(): WritableStream<Uint8Array> {
+    this.ws ??= new WritableStream<Uint8Array>({
+      write: (chunk) => this.write(chunk),
+      close: () => this.closeWrite(),
+      abort: () => this.cancel(),
+    });
+    return this.ws;
+  }
+}
