@@ -1,0 +1,362 @@
+// Unit tests of the frame layer and the session against a scripted fake
+// WebSocket: exact bytes on the wire, flow control, and bad input from the
+// server.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { sizeDelimitedEncode } from "@bufbuild/protobuf/wire";
+import { StringValueSchema } from "@bufbuild/protobuf/wkt";
+
+import { Code, Session, WsplexError } from "../src/index.js";
+import {
+  FLAG_ACK,
+  FLAG_FIN,
+  FLAG_RST,
+  FLAG_SYN,
+  FrameReader,
+  ProtocolError,
+  TYPE_DATA,
+  TYPE_GO_AWAY,
+  TYPE_PING,
+  TYPE_WINDOW_UPDATE,
+  encodeFrame,
+  type Frame,
+} from "../src/frame.js";
+import { OpenRequestSchema, OpenResponseSchema, StatusSchema } from "../src/gen/wsplex/v1/wsplex_pb.js";
+
+const KiB = 1024;
+
+/** FakeSocket is a WebSocket whose peer is the test. */
+class FakeSocket {
+  binaryType = "";
+  protocol = "wsplex.v1";
+  readyState = 1;
+  onopen: ((ev: unknown) => void) | null = null;
+  onmessage: ((ev: { data: unknown }) => void) | null = null;
+  onclose: ((ev: { code: number; reason: string }) => void) | null = null;
+  onerror: ((ev: unknown) => void) | null = null;
+  closedWith: { code: number; reason: string } | undefined;
+  private reader = new FrameReader(1 << 30);
+  private waiting: ((f: Frame) => void) | undefined;
+  private frames: Frame[] = [];
+
+  send(data: Uint8Array): void {
+    this.reader.push(new Uint8Array(data));
+    for (let f = this.reader.next(); f; f = this.reader.next()) {
+      const w = this.waiting;
+      this.waiting = undefined;
+      if (w) w(f);
+      else this.frames.push(f);
+    }
+  }
+  close(code = 1000, reason = ""): void {
+    if (this.closedWith) return;
+    this.closedWith = { code, reason };
+    queueMicrotask(() => this.onclose?.({ code, reason }));
+  }
+
+  /** sent returns the next frame the client sent. */
+  sent(): Promise<Frame> {
+    const f = this.frames.shift();
+    if (f) return Promise.resolve(f);
+    return new Promise((resolve) => (this.waiting = resolve));
+  }
+  /** sentNow returns the frames sent so far. */
+  sentNow(): Frame[] {
+    return this.frames.splice(0);
+  }
+  /** deliver hands the client a binary message. */
+  deliver(...parts: Uint8Array[]): void {
+    const n = parts.reduce((a, p) => a + p.length, 0);
+    const msg = new Uint8Array(n);
+    let off = 0;
+    for (const p of parts) {
+      msg.set(p, off);
+      off += p.length;
+    }
+    this.onmessage?.({ data: msg.buffer });
+  }
+}
+
+function newSession(opts = {}): { s: Session; ws: FakeSocket } {
+  const ws = new FakeSocket();
+  const s = new Session(ws, opts);
+  ws.onopen?.({});
+  return { s, ws };
+}
+
+function data(id: number, body: Uint8Array, flags = 0): Uint8Array {
+  return encodeFrame({ type: TYPE_DATA, flags, streamID: id, length: body.length }, body);
+}
+function win(id: number, flags: number, delta = 0): Uint8Array {
+  return encodeFrame({ type: TYPE_WINDOW_UPDATE, flags, streamID: id, length: delta });
+}
+function okResponse(): Uint8Array {
+  return sizeDelimitedEncode(OpenResponseSchema, create(OpenResponseSchema, { status: { code: Code.OK } }));
+}
+function hex(b: Uint8Array): string {
+  return Buffer.from(b).toString("hex");
+}
+
+/** openOK opens a stream and plays the server's part of accepting it. */
+async function openOK(s: Session, ws: FakeSocket, name = "/echo", delta = 0) {
+  const opened = s.open(name);
+  const syn = await ws.sent();
+  await ws.sent(); // the open request
+  ws.deliver(win(syn.streamID, FLAG_ACK, delta), data(syn.streamID, okResponse()));
+  return { st: await opened, id: syn.streamID };
+}
+
+test("FrameReader parses frames split anywhere and packed together", () => {
+  const frames = [
+    encodeFrame({ type: TYPE_WINDOW_UPDATE, flags: FLAG_SYN, streamID: 1, length: 5 }),
+    encodeFrame({ type: TYPE_DATA, flags: 0, streamID: 1, length: 3 }, new Uint8Array([1, 2, 3])),
+    encodeFrame({ type: TYPE_PING, flags: FLAG_ACK, streamID: 0, length: 77 }),
+    encodeFrame({ type: TYPE_DATA, flags: FLAG_FIN, streamID: 3, length: 0 }, new Uint8Array(0)),
+  ];
+  const wire = Buffer.concat(frames);
+  for (let step = 1; step <= wire.length; step++) {
+    const r = new FrameReader(1 << 20);
+    const got: Frame[] = [];
+    for (let off = 0; off < wire.length; off += step) {
+      r.push(wire.subarray(off, off + step));
+      for (let f = r.next(); f; f = r.next()) got.push(f);
+    }
+    assert.deepEqual(
+      got.map((f) => [f.type, f.flags, f.streamID, f.type === TYPE_DATA ? hex(f.body) : f.length]),
+      [
+        [TYPE_WINDOW_UPDATE, FLAG_SYN, 1, 5],
+        [TYPE_DATA, 0, 1, "010203"],
+        [TYPE_PING, FLAG_ACK, 0, 77],
+        [TYPE_DATA, FLAG_FIN, 3, ""],
+      ],
+      `split every ${step} bytes`,
+    );
+  }
+});
+
+test("FrameReader rejects bad headers before buffering their bodies", () => {
+  const cases: [Uint8Array, RegExp][] = [
+    [new Uint8Array([1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0]), /unknown version 1/],
+    [new Uint8Array([0, 9, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0]), /unknown type 9/],
+    [encodeFrame({ type: TYPE_DATA, flags: FLAG_RST, streamID: 1, length: 4097 }), /reset frame body of 4097 bytes/],
+    [encodeFrame({ type: TYPE_DATA, flags: 0, streamID: 1, length: 2 << 20 }), /exceeds the receive window/],
+  ];
+  for (const [header, want] of cases) {
+    const r = new FrameReader(1 << 20);
+    r.push(header);
+    assert.throws(() => r.next(), (e: unknown) => e instanceof ProtocolError && want.test(e.message));
+  }
+});
+
+test("open sends SYN with the extra window, then the delimited request (SPEC.md §4.3, §6.2)", async () => {
+  const { s, ws } = newSession({ windowSize: KiB * KiB });
+  const opened = s.open("/echo");
+  const syn = await ws.sent();
+  assert.deepEqual([syn.type, syn.flags, syn.streamID, syn.length], [TYPE_WINDOW_UPDATE, FLAG_SYN, 1, 786432]);
+  const req = await ws.sent();
+  assert.equal(hex(req.body), "070a052f6563686f"); // the example of SPEC.md §6.2
+  ws.deliver(win(1, FLAG_ACK), data(1, okResponse()));
+  const st = await opened;
+  assert.equal(st.id, 1);
+  const second = s.open("/echo");
+  assert.equal((await ws.sent()).streamID, 3, "client streams have odd, increasing IDs");
+  s.close();
+  await assert.rejects(second);
+});
+
+test("a refusal rejects open with the peer's status and metadata", async () => {
+  const { s, ws } = newSession();
+  const opened = s.open("/nope");
+  await ws.sent();
+  await ws.sent();
+  const resp = create(OpenResponseSchema, {
+    status: { code: Code.NOT_FOUND, message: 'no handler for stream "/nope"' },
+    metadata: { hint: { values: ["try /echo"] } },
+  });
+  const status = toBinary(StatusSchema, create(StatusSchema, { code: Code.NOT_FOUND, message: "no handler" }));
+  ws.deliver(win(1, FLAG_ACK), data(1, sizeDelimitedEncode(OpenResponseSchema, resp)), data(1, status, FLAG_RST), win(1, FLAG_FIN));
+  await assert.rejects(opened, (e: unknown) => {
+    assert.ok(e instanceof WsplexError);
+    assert.equal(e.code, Code.NOT_FOUND);
+    assert.equal(e.rawMessage, 'no handler for stream "/nope"');
+    assert.deepEqual(e.metadata.get("hint"), ["try /echo"]);
+    return true;
+  });
+  s.close();
+});
+
+test("writes wait for the peer's window and resume on its update", async () => {
+  const { s, ws } = newSession();
+  const { st, id } = await openOK(s, ws); // no extra window: 256 KiB
+  ws.sentNow();
+  const payload = new Uint8Array(300 * KiB);
+  let done = false;
+  const writing = st.write(payload).then(() => (done = true));
+  await new Promise((r) => setImmediate(r));
+  const before = ws.sentNow().reduce((n, f) => n + f.body.length, 0);
+  assert.equal(before, 256 * KiB - 8, "only the window minus the open request goes out"); // 8 bytes of request
+  assert.equal(done, false);
+  ws.deliver(win(id, 0, 64 * KiB));
+  await writing;
+  const after = ws.sentNow().reduce((n, f) => n + f.body.length, 0);
+  assert.equal(before + after, 300 * KiB);
+  for (const f of ws.sentNow()) assert.ok(f.body.length <= 64 * KiB - 12, "each frame fits a 64 KiB message");
+  s.close();
+});
+
+test("reading grants window back, half a window at a time", async () => {
+  const { s, ws } = newSession({ windowSize: 512 * KiB });
+  const { st, id } = await openOK(s, ws);
+  ws.sentNow();
+  ws.deliver(data(id, new Uint8Array(200 * KiB)));
+  await st.read();
+  assert.deepEqual(ws.sentNow(), [], "no update below half the window");
+  ws.deliver(data(id, new Uint8Array(100 * KiB)));
+  await st.read();
+  const updates = ws.sentNow().filter((f) => f.type === TYPE_WINDOW_UPDATE);
+  assert.equal(updates.length, 1);
+  assert.equal(updates[0]!.length, 300 * KiB + 3); // includes the 3-byte open response
+  s.close();
+});
+
+test("data beyond the window ends the session with a protocol error", async () => {
+  const { s, ws } = newSession({ windowSize: 256 * KiB });
+  const { st, id } = await openOK(s, ws);
+  ws.deliver(data(id, new Uint8Array(200 * KiB)), data(id, new Uint8Array(100 * KiB)));
+  assert.equal(ws.closedWith?.code, 1002);
+  assert.match(ws.closedWith!.reason, /beyond its window/);
+  await assert.rejects(st.read(), (e: unknown) => e instanceof WsplexError && /protocol error from server/.test(e.message));
+  await assert.rejects(s.open("/echo"));
+});
+
+test("malformed input from the server ends the session with a clear error, without hanging reads", async () => {
+  const cases: [string, (ws: FakeSocket) => void, number, RegExp][] = [
+    ["bad version", (ws) => ws.deliver(new Uint8Array([7, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0])), 1002, /unknown version 7/],
+    ["bad type", (ws) => ws.deliver(new Uint8Array([0, 4, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0])), 1002, /unknown type 4/],
+    ["oversized reset", (ws) => ws.deliver(encodeFrame({ type: TYPE_DATA, flags: FLAG_RST, streamID: 1, length: 5000 })), 1002, /reset frame body/],
+    ["go away with error", (ws) => ws.deliver(encodeFrame({ type: TYPE_GO_AWAY, flags: 0, streamID: 0, length: 1 })), 1002, /go away with error code 1/],
+    ["second FIN", (ws) => ws.deliver(win(1, FLAG_FIN), win(1, FLAG_FIN)), 1002, /second FIN/],
+    ["text message", (ws) => ws.onmessage?.({ data: "hello" }), 1003, /binary messages only/],
+  ];
+  for (const [name, bad, code, why] of cases) {
+    const { s, ws } = newSession();
+    const { st } = await openOK(s, ws);
+    const pending = st.read();
+    bad(ws);
+    assert.equal(ws.closedWith?.code, code, name);
+    assert.match(ws.closedWith!.reason, why, name);
+    await assert.rejects(pending, (e: unknown) => e instanceof WsplexError, name);
+    assert.ok(s.error, name);
+  }
+});
+
+test("an oversized message resets the stream with RESOURCE_EXHAUSTED, and only that stream", async () => {
+  const { s, ws } = newSession({ maxMessageSize: 1000 });
+  const { st, id } = await openOK(s, ws);
+  const other = await openOK(s, ws);
+  ws.sentNow();
+  ws.deliver(data(id, new Uint8Array([0xe9, 0x07]))); // length 1001
+  await assert.rejects(st.receive(StringValueSchema), (e: unknown) => e instanceof WsplexError && e.code === Code.RESOURCE_EXHAUSTED);
+  const reset = ws.sentNow().find((f) => f.type === TYPE_DATA && f.flags === FLAG_RST);
+  assert.ok(reset, "a reset frame was sent");
+  assert.equal(reset.streamID, id);
+  ws.deliver(data(other.id, sizeDelimitedEncode(StringValueSchema, create(StringValueSchema, { value: "fine" }))));
+  assert.equal((await other.st.receive(StringValueSchema))?.value, "fine");
+  s.close();
+});
+
+test("a malformed message resets the stream with INVALID_ARGUMENT", async () => {
+  const { s, ws } = newSession();
+  const { st, id } = await openOK(s, ws);
+  ws.deliver(data(id, new Uint8Array([2, 0x0a, 0xff]))); // field 1 length 255, cut short
+  await assert.rejects(st.receive(StringValueSchema), (e: unknown) => e instanceof WsplexError && e.code === Code.INVALID_ARGUMENT);
+  s.close();
+});
+
+test("server-opened streams are ACKed at once, routed by pattern, and refused when unknown", async () => {
+  const { s, ws } = newSession();
+  const seen: string[] = [];
+  s.handle("/notify/{id}", async (st) => {
+    seen.push(`${st.name} ${st.params.id} ${st.metadata.get("k")}`);
+  });
+  const req = (name: string) =>
+    sizeDelimitedEncode(OpenRequestSchema, create(OpenRequestSchema, { name, metadata: { k: { values: ["v"] } } }));
+  ws.deliver(win(2, FLAG_SYN, 0));
+  const ack = await ws.sent();
+  assert.deepEqual([ack.type, ack.flags & FLAG_ACK, ack.streamID], [TYPE_WINDOW_UPDATE, FLAG_ACK, 2], "ACK before any request byte");
+  ws.deliver(data(2, req("/notify/42")));
+  const resp = await ws.sent();
+  assert.equal(hex(resp.body), "020a00"); // OpenResponse{status: {}}
+  const fin = await ws.sent();
+  assert.equal(fin.flags & FLAG_FIN, FLAG_FIN);
+  assert.deepEqual(seen, ["/notify/42 42 v"]);
+  ws.sentNow(); // the handler did not read to the end: a CODE_OK reset follows
+
+  ws.deliver(win(4, FLAG_SYN, 0), data(4, req("/elsewhere")));
+  await ws.sent(); // ACK
+  const refusal = await ws.sent();
+  assert.match(Buffer.from(refusal.body).toString(), /no handler for stream "\/elsewhere"/);
+  const reset = await ws.sent();
+  assert.equal(reset.flags, FLAG_RST);
+  s.close();
+});
+
+test("Go Away stops new streams but not open ones", async () => {
+  const { s, ws } = newSession();
+  const { st, id } = await openOK(s, ws);
+  ws.deliver(encodeFrame({ type: TYPE_GO_AWAY, flags: 0, streamID: 0, length: 0 }));
+  await assert.rejects(s.open("/echo"), (e: unknown) => e instanceof WsplexError && e.code === Code.UNAVAILABLE);
+  ws.deliver(data(id, new Uint8Array([1, 2])));
+  assert.deepEqual(await st.read(), new Uint8Array([1, 2]));
+  s.close();
+});
+
+test("Ping is answered with the same value, and ping() measures a round trip", async () => {
+  const { s, ws } = newSession();
+  ws.deliver(encodeFrame({ type: TYPE_PING, flags: FLAG_SYN, streamID: 0, length: 0xdeadbeef }));
+  const pong = await ws.sent();
+  assert.deepEqual([pong.type, pong.flags, pong.length], [TYPE_PING, FLAG_ACK, 0xdeadbeef]);
+  const rtt = s.ping();
+  const ping = await ws.sent();
+  ws.deliver(encodeFrame({ type: TYPE_PING, flags: FLAG_ACK, streamID: 0, length: ping.length }));
+  assert.ok((await rtt) >= 0);
+  s.close();
+});
+
+test("a yamux RST reads as UNAVAILABLE", async () => {
+  const { s, ws } = newSession();
+  const opened = s.open("/busy");
+  const syn = await ws.sent();
+  ws.deliver(win(syn.streamID, FLAG_RST));
+  await assert.rejects(opened, (e: unknown) => e instanceof WsplexError && e.code === Code.UNAVAILABLE && /refused/.test(e.message));
+  s.close();
+});
+
+test("a reset delivers earlier data, then its status; close after a CODE_OK reset is clean", async () => {
+  const { s, ws } = newSession();
+  const { st, id } = await openOK(s, ws);
+  const status = toBinary(StatusSchema, create(StatusSchema, { code: Code.CANCELED, message: "bye" }));
+  ws.deliver(data(id, new Uint8Array([9])), data(id, status, FLAG_RST), win(id, FLAG_FIN));
+  assert.deepEqual(await st.read(), new Uint8Array([9]));
+  await assert.rejects(st.read(), (e: unknown) => e instanceof WsplexError && e.code === Code.CANCELED && e.rawMessage === "bye");
+  await assert.rejects(st.write(new Uint8Array([1])), (e: unknown) => e instanceof WsplexError && e.code === Code.CANCELED);
+  assert.ok(st.signal.aborted);
+  s.close();
+});
+
+test("close before the end tells the peer with a CODE_OK reset, then FIN (SPEC.md §8)", async () => {
+  const { s, ws } = newSession();
+  const { st, id } = await openOK(s, ws);
+  ws.sentNow();
+  st.close();
+  const [reset, fin] = ws.sentNow();
+  assert.deepEqual([reset!.type, reset!.flags, reset!.streamID, reset!.body.length], [TYPE_DATA, FLAG_RST, id, 0]);
+  assert.deepEqual([fin!.type, fin!.flags, fin!.streamID], [TYPE_WINDOW_UPDATE, FLAG_FIN, id]);
+  s.close();
+});
+
+test("tokenProtocol matches SPEC.md §2.1", async () => {
+  const { tokenProtocol } = await import("../src/index.js");
+  assert.equal(tokenProtocol("t-alice"), "wsplex.bearer.dC1hbGljZQ");
+});
