@@ -25,11 +25,17 @@ import (
 	"github.com/wsplex/wsplex/mux"
 )
 
-// tlsEchoServer serves plextest.Echo over TLS with cert, and returns its
+// tlsEchoServer serves plextest.Echo over TLS with cfg, and returns its
 // wss:// URL.
 func tlsEchoServer(t *testing.T, cfg *tls.Config, opts *mux.HandlerOptions) string {
 	t.Helper()
-	h, err := mux.NewHandler(plextest.Echo, opts)
+	return tlsServer(t, plextest.Echo, cfg, opts)
+}
+
+// tlsServer serves serve over TLS with cfg, and returns its wss:// URL.
+func tlsServer(t *testing.T, serve func(*mux.Session), cfg *tls.Config, opts *mux.HandlerOptions) string {
+	t.Helper()
+	h, err := mux.NewHandler(serve, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +82,7 @@ func TestTLS(t *testing.T) {
 
 func TestTLSClientCertificates(t *testing.T) {
 	ca := netlab.NewCA(t, "wsplex test CA")
-	url := tlsEchoServer(t, &tls.Config{
+	url := tlsServer(t, whoAmI, &tls.Config{
 		Certificates: []tls.Certificate{ca.Issue(t, "127.0.0.1")},
 		ClientAuth:   tls.RequireAndVerifyClientCert,
 		ClientCAs:    ca.Pool,
@@ -94,7 +100,14 @@ func TestTLSClientCertificates(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sess.Close()
-	plextest.CheckEcho(t, sess, "with a client certificate")
+	st, err := sess.Open(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if got, err := io.ReadAll(st); err != nil || string(got) != "client-7/client-7" {
+		t.Fatalf("the server saw identity %q (%v), want the certificate's name client-7", got, err)
+	}
 
 	_, err = mux.Dial(t.Context(), url, &mux.DialOptions{TLSConfig: &tls.Config{RootCAs: ca.Pool}})
 	if err == nil || !strings.Contains(err.Error(), "certificate") {
@@ -220,59 +233,69 @@ func TestForwardProxyRefusesTarget(t *testing.T) {
 }
 
 // loopbackName returns a host name, other than localhost, that resolves to
-// loopback addresses only: net/http's proxy rules never proxy localhost or
-// loopback IPs, so the environment test needs a name.
-func loopbackName(t *testing.T) string {
+// loopback addresses only, or "": net/http's proxy rules never proxy
+// localhost or loopback IPs, so proxying a loopback server by environment
+// needs such a name.
+func loopbackName() string {
 	name, err := os.Hostname()
-	if err == nil {
-		addrs, err := net.LookupHost(name)
-		loop := err == nil && len(addrs) > 0
-		for _, a := range addrs {
-			ip := net.ParseIP(a)
-			loop = loop && ip != nil && ip.IsLoopback()
-		}
-		if loop && name != "localhost" {
-			return name
+	if err != nil || name == "localhost" {
+		return ""
+	}
+	addrs, err := net.LookupHost(name)
+	if err != nil || len(addrs) == 0 {
+		return ""
+	}
+	for _, a := range addrs {
+		if ip := net.ParseIP(a); ip == nil || !ip.IsLoopback() {
+			return ""
 		}
 	}
-	if os.Getenv("CI") != "" {
-		t.Fatalf("the host name %q does not resolve to loopback only (err %v); CI must run this test", name, err)
-	}
-	t.Skipf("the host name %q does not resolve to loopback only", name)
-	return ""
+	return name
 }
 
 func TestForwardProxyFromEnvironment(t *testing.T) {
 	proxy := netlab.StartTinyproxy(t, netlab.TinyproxyConfig{})
-	srv := plextest.NewServer(t, plextest.Echo, nil)
-	_, port, _ := net.SplitHostPort(srv.HTTP.Listener.Addr().String())
-	name := loopbackName(t)
-	target := fmt.Sprintf("ws://%s:%s", name, port)
-
 	for _, v := range []string{"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy"} {
 		t.Setenv(v, "")
 	}
-	t.Setenv("HTTP_PROXY", proxy.URL("", ""))
-	var rec recordingDialer
-	sess, err := mux.Dial(t.Context(), target, &mux.DialOptions{NetDialContext: rec.DialContext})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Close()
-	plextest.CheckEcho(t, sess, "proxied by HTTP_PROXY")
-	if got := rec.dialed(); len(got) != 1 || got[0] != proxy.Addr {
-		t.Fatalf("with HTTP_PROXY set, dialed %v, want only the proxy %s", got, proxy.Addr)
+	dial := func(target string) ([]string, *mux.Session, error) {
+		var rec recordingDialer
+		sess, err := mux.Dial(t.Context(), target, &mux.DialOptions{NetDialContext: rec.DialContext})
+		if sess != nil {
+			t.Cleanup(func() { sess.Close() })
+		}
+		return rec.dialed(), sess, err
 	}
 
-	t.Setenv("NO_PROXY", name)
-	rec = recordingDialer{}
-	direct, err := mux.Dial(t.Context(), target, &mux.DialOptions{NetDialContext: rec.DialContext})
+	// A name that resolves nowhere: the proxy is asked, and fails to reach
+	// it; with NO_PROXY, the client tries the name itself.
+	t.Setenv("HTTP_PROXY", proxy.URL("", ""))
+	dialed, _, err := dial("ws://wsplex.invalid:9/")
+	var pe *mux.ProxyError
+	if !errors.As(err, &pe) || pe.Proxy != "http://"+proxy.Addr || len(dialed) != 1 || dialed[0] != proxy.Addr {
+		t.Fatalf("with HTTP_PROXY set: dialed %v, err %v; want the proxy, and its refusal", dialed, err)
+	}
+	t.Setenv("NO_PROXY", "wsplex.invalid")
+	if dialed, _, _ = dial("ws://wsplex.invalid:9/"); len(dialed) != 1 || dialed[0] != "wsplex.invalid:9" {
+		t.Fatalf("with NO_PROXY set: dialed %v, want the server itself", dialed)
+	}
+	t.Setenv("NO_PROXY", "")
+
+	// And all the way to a server, when this host has a name for loopback.
+	name := loopbackName()
+	if name == "" {
+		t.Logf("no host name resolves to loopback only; the proxied echo is covered by TestForwardProxy")
+		return
+	}
+	srv := plextest.NewServer(t, plextest.Echo, nil)
+	_, port, _ := net.SplitHostPort(srv.HTTP.Listener.Addr().String())
+	dialed, sess, err := dial(fmt.Sprintf("ws://%s:%s", name, port))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer direct.Close()
-	if got := rec.dialed(); len(got) != 1 || got[0] != net.JoinHostPort(name, port) {
-		t.Fatalf("with NO_PROXY set, dialed %v, want the server itself", got)
+	plextest.CheckEcho(t, sess, "proxied by HTTP_PROXY")
+	if len(dialed) != 1 || dialed[0] != proxy.Addr {
+		t.Fatalf("dialed %v, want only the proxy %s", dialed, proxy.Addr)
 	}
 }
 
@@ -343,7 +366,12 @@ func TestBehindNginx(t *testing.T) {
 	plextest.CheckEcho(t, kept, "before the idle period")
 	plextest.CheckEcho(t, cut, "before the idle period")
 
-	<-cut.Done() // nginx's proxy_read_timeout passed with nothing sent
+	select {
+	case <-cut.Done(): // nginx's proxy_read_timeout passed with nothing sent
+	case <-time.After(30 * time.Second):
+		t.Fatal("nginx did not cut the idle session without keepalive")
+	}
+	t.Logf("the idle session ended with: %v", cut.Err())
 	select {
 	case <-kept.Done():
 		t.Fatalf("the session with keepalive was cut too: %v", kept.Err())
@@ -404,4 +432,66 @@ func TestBehindHTTPUtilReverseProxy(t *testing.T) {
 		t.Fatalf("server push: %q, %v", got, err)
 	}
 	plextest.CheckEcho(t, sess, "through httputil.ReverseProxy")
+}
+
+func TestSOCKS5Proxy(t *testing.T) {
+	socks := netlab.StartDante(t)
+	srv := plextest.NewServer(t, plextest.Echo, nil)
+	sess, err := dialVia(t, srv.URL, "socks5://"+socks.Addr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plextest.CheckEcho(t, sess, "through a SOCKS5 proxy")
+}
+
+// TestProxyURLCredentialsWin sends wrong credentials in
+// ProxyConnectHeader and right ones in the proxy URL: as in net/http, the
+// URL's win.
+func TestProxyURLCredentialsWin(t *testing.T) {
+	proxy := netlab.StartTinyproxy(t, netlab.TinyproxyConfig{User: "alice", Password: "s3cret"})
+	srv := plextest.NewServer(t, plextest.Echo, nil)
+	sess, err := dialVia(t, srv.URL, proxy.URL("alice", "s3cret"), &mux.DialOptions{
+		ProxyConnectHeader: http.Header{"Proxy-Authorization": {"Basic d3Jvbmc6d3Jvbmc="}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plextest.CheckEcho(t, sess, "with the URL's credentials")
+}
+
+// TestHTTPSProxyThatNeverAnswers times out in the CONNECT exchange with a
+// TLS proxy: the handshake timeout must end it, naming no credentials,
+// and (under -race) without racing on the connection it closes.
+func TestHTTPSProxyThatNeverAnswers(t *testing.T) {
+	ca := netlab.NewCA(t, "proxy CA")
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{ca.Issue(t, "127.0.0.1")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	held := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		c.(*tls.Conn).Handshake()
+		held <- c // reads the CONNECT request, never answers
+	}()
+	_, err = mux.Dial(t.Context(), "ws://127.0.0.1:1/", &mux.DialOptions{
+		Proxy:            http.ProxyURL(&url.URL{Scheme: "https", Host: ln.Addr().String(), User: url.UserPassword("tok-user", "pw")}),
+		ProxyTLSConfig:   &tls.Config{RootCAs: ca.Pool},
+		HandshakeTimeout: 200 * time.Millisecond,
+	})
+	if !errors.Is(err, mux.ErrHandshakeTimeout) {
+		t.Fatalf("dial: %v, want ErrHandshakeTimeout", err)
+	}
+	if strings.Contains(err.Error(), "tok-user") || strings.Contains(err.Error(), "pw@") {
+		t.Fatalf("error %q shows the proxy's credentials", err)
+	}
+	select {
+	case c := <-held:
+		c.Close()
+	default:
+	}
 }

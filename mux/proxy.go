@@ -2,6 +2,7 @@ package mux
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/base64"
@@ -14,13 +15,14 @@ import (
 	"sync"
 
 	"golang.org/x/net/http/httpproxy"
+	"golang.org/x/net/proxy"
 )
 
 // ProxyError says that an HTTP proxy refused to open a tunnel to the
 // server: it answered the CONNECT request with a status other than 200.
 // Dial returns it wrapped; find it with errors.As.
 type ProxyError struct {
-	Proxy      string // the proxy's URL, without its password
+	Proxy      string // the proxy's scheme and address, without user or password
 	Target     string // the host:port the tunnel was for
 	StatusCode int    // such as 403, or 407 when the proxy wants credentials
 	Status     string // the status line's text, such as "403 Forbidden"
@@ -44,9 +46,10 @@ func proxyFromEnvironment(req *http.Request) (*url.URL, error) {
 }
 
 // proxyDialer makes the connection Dial speaks WebSocket over: straight to
-// the server, or through an HTTP proxy's CONNECT tunnel. gorilla/websocket
-// has its own proxy support, but only for http:// proxies and with errors
-// that do not say which proxy refused or why.
+// the server, through an HTTP proxy's CONNECT tunnel, or through a SOCKS5
+// proxy. gorilla/websocket has its own proxy support, but it cannot speak
+// TLS to an https:// proxy, and its errors do not say which proxy refused
+// or why.
 type proxyDialer struct {
 	proxy    func(*http.Request) (*url.URL, error)
 	tls      *tls.Config // for https:// proxies
@@ -97,7 +100,9 @@ func (d *proxyDialer) release() bool {
 
 // connect opens a tunnel to addr through the proxy at u.
 func (d *proxyDialer) connect(ctx context.Context, u *url.URL, addr string) (net.Conn, error) {
-	name := u.Redacted()
+	// Errors name the proxy without its user or password; proxies that
+	// take a token as the user name are common.
+	name := (&url.URL{Scheme: u.Scheme, Host: u.Host}).String()
 	port := u.Port()
 	switch u.Scheme {
 	case "http", "":
@@ -108,15 +113,27 @@ func (d *proxyDialer) connect(ctx context.Context, u *url.URL, addr string) (net
 		if port == "" {
 			port = "443"
 		}
+	case "socks5", "socks5h":
+		socks, err := proxy.FromURL(u, dialFunc(d.dial))
+		if err != nil {
+			return nil, fmt.Errorf("proxy %s: %w", name, err)
+		}
+		conn, err := socks.(proxy.ContextDialer).DialContext(ctx, "tcp", addr)
+		if err != nil {
+			return nil, fmt.Errorf("proxy %s: %w", name, err)
+		}
+		return conn, nil
 	default:
-		return nil, fmt.Errorf("proxy %s: unsupported scheme %q (want http or https)", name, u.Scheme)
+		return nil, fmt.Errorf("proxy %s: unsupported scheme %q (want http, https or socks5)", name, u.Scheme)
 	}
 	conn, err := d.dial(ctx, "tcp", net.JoinHostPort(u.Hostname(), port))
 	if err != nil {
 		return nil, fmt.Errorf("proxy %s: %w", name, err)
 	}
-	// Until the tunnel is up, ctx bounds every read and write.
-	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	// Until the tunnel is up, ctx bounds every read and write. Closing
+	// the socket also ends a TLS session on it.
+	raw := conn
+	stop := context.AfterFunc(ctx, func() { raw.Close() })
 	defer stop()
 	fail := func(err error) (net.Conn, error) {
 		conn.Close()
@@ -133,6 +150,7 @@ func (d *proxyDialer) connect(ctx context.Context, u *url.URL, addr string) (net
 		if cfg.ServerName == "" {
 			cfg.ServerName = u.Hostname()
 		}
+		cfg.NextProtos = nil // CONNECT is HTTP/1.1; an h2 proxy would not take it
 		tc := tls.Client(conn, cfg)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			return fail(err)
@@ -149,7 +167,7 @@ func (d *proxyDialer) connect(ctx context.Context, u *url.URL, addr string) (net
 	if req.Header == nil {
 		req.Header = http.Header{}
 	}
-	if u.User != nil && req.Header.Get("Proxy-Authorization") == "" {
+	if u.User != nil { // as in net/http, the URL's credentials win
 		pass, _ := u.User.Password()
 		cred := base64.StdEncoding.EncodeToString([]byte(u.User.Username() + ":" + pass))
 		req.Header.Set("Proxy-Authorization", "Basic "+cred)
@@ -179,11 +197,23 @@ func (d *proxyDialer) connect(ctx context.Context, u *url.URL, addr string) (net
 	if !stop() {
 		return fail(ctx.Err())
 	}
-	if br.Buffered() > 0 {
+	if n := br.Buffered(); n > 0 {
 		// The server spoke first, through the tunnel; keep what was read.
-		return &prefixConn{Conn: conn, r: io.MultiReader(br, conn)}, nil
+		peeked, _ := br.Peek(n)
+		return &prefixConn{Conn: conn, r: io.MultiReader(bytes.NewReader(bytes.Clone(peeked)), conn)}, nil
 	}
 	return conn, nil
+}
+
+// dialFunc is a dial function as a golang.org/x/net/proxy.Dialer.
+type dialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
+
+func (f dialFunc) Dial(network, addr string) (net.Conn, error) {
+	return f(context.Background(), network, addr)
+}
+
+func (f dialFunc) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	return f(ctx, network, addr)
 }
 
 // firstLine trims a proxy's error page to something fit for an error.

@@ -17,6 +17,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -105,7 +106,9 @@ func (p *Process) Start() {
 	readyc := make(chan struct{})
 	var out bytes.Buffer
 	var outMu sync.Mutex
+	scanned := make(chan struct{})
 	go func() {
+		defer close(scanned)
 		sc := bufio.NewScanner(pr)
 		found := false
 		for sc.Scan() {
@@ -130,6 +133,7 @@ func (p *Process) Start() {
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		<-done
 	}
+	<-scanned // all it printed
 	outMu.Lock()
 	defer outMu.Unlock()
 	p.t.Fatalf("%s did not start:\n%s", p.name, out.String())
@@ -206,6 +210,41 @@ func (p *Tinyproxy) URL(user, password string) string {
 		return "http://" + p.Addr
 	}
 	return fmt.Sprintf("http://%s:%s@%s", user, password, p.Addr)
+}
+
+// Dante is a SOCKS5 proxy (Debian package dante-server).
+type Dante struct {
+	*Process
+	Addr string // host:port it listens on
+}
+
+// StartDante starts danted on a loopback port, allowing CONNECT from and
+// to loopback addresses without authentication.
+func StartDante(t testing.TB) *Dante {
+	t.Helper()
+	bin := Need(t, "danted", "dante-server")
+	addr := FreeAddr(t)
+	host, port, _ := net.SplitHostPort(addr)
+	user := ""
+	if os.Geteuid() == 0 {
+		user = "user.privileged: root\nuser.unprivileged: nobody\n"
+	}
+	conf := fmt.Sprintf(`logoutput: stderr
+internal: %s port = %s
+external: 127.0.0.1
+clientmethod: none
+socksmethod: none
+%sclient pass {
+	from: 127.0.0.0/8 to: 0.0.0.0/0
+}
+socks pass {
+	from: 127.0.0.0/8 to: 127.0.0.0/8
+}
+`, host, port, user)
+	path := writeFile(t, "danted.conf", conf)
+	pid := filepath.Join(filepath.Dir(path), "danted.pid")
+	p := start(t, bin, []string{"-f", path, "-N", "1", "-p", pid}, "running")
+	return &Dante{Process: p, Addr: addr}
 }
 
 // Nginx is an nginx server (Debian package nginx) running a generated
