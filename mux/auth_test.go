@@ -115,30 +115,70 @@ func TestDialHandshakeTimeout(t *testing.T) {
 			c.Close()
 		}
 	}()
+	start := time.Now()
 	_, err = mux.Dial(context.Background(), "ws://"+ln.Addr().String(), &mux.DialOptions{HandshakeTimeout: 50 * time.Millisecond})
 	if !errors.Is(err, mux.ErrHandshakeTimeout) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("dial: %v, want ErrHandshakeTimeout", err)
 	}
+	// Not a speed target: it tells the option from the 10 s default.
+	if d := time.Since(start); d >= mux.DefaultHandshakeTimeout/2 {
+		t.Fatalf("dial gave up after %v: HandshakeTimeout was not applied", d)
+	}
 }
 
 func TestMaxSessions(t *testing.T) {
-	ended := make(chan struct{}, 3)
-	srv := plextest.NewServer(t, func(s *mux.Session) {
-		<-s.Done()
-		ended <- struct{}{}
-	}, &mux.HandlerOptions{MaxSessions: 2})
-	a := srv.Dial(t, nil)
-	srv.Dial(t, nil)
+	h, err := mux.NewHandler(func(s *mux.Session) { <-s.Done() }, &mux.HandlerOptions{MaxSessions: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	returned := make(chan struct{}, 3)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(w, r)
+		returned <- struct{}{} // the session's slot is free
+	}))
+	defer srv.Close()
+	url := plextest.WebSocketURL(srv.URL)
+	dial := func() (*mux.Session, error) {
+		s, err := mux.Dial(t.Context(), url, nil)
+		if err == nil {
+			t.Cleanup(func() { s.Close() })
+		}
+		return s, err
+	}
+	a, err := dial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dial(); err != nil {
+		t.Fatal(err)
+	}
 
-	_, err := mux.Dial(t.Context(), srv.URL, nil)
+	_, err = dial()
 	var re *mux.RefusedError
 	if !errors.As(err, &re) || re.StatusCode != http.StatusServiceUnavailable || !strings.Contains(re.Message, "limit of 2 sessions") {
 		t.Fatalf("third dial: %v, want a *RefusedError with 503 naming the limit", err)
 	}
+	<-returned // the refused request
 
 	a.Close()
-	<-ended
-	srv.Dial(t, nil) // a slot is free again
+	<-returned
+	if _, err := dial(); err != nil {
+		t.Fatalf("dial after a session ended: %v", err)
+	}
+}
+
+func TestRefuseWithoutAnErrorStatusSends500(t *testing.T) {
+	for _, status := range []int{0, 101, 200} {
+		srv := plextest.NewServer(t, plextest.Echo, &mux.HandlerOptions{
+			Authenticate: func(*http.Request) (any, error) { return nil, mux.Refuse(status, "odd") },
+		})
+		_, err := mux.Dial(t.Context(), srv.URL, nil)
+		var re *mux.RefusedError
+		if !errors.As(err, &re) || re.StatusCode != http.StatusInternalServerError {
+			t.Fatalf("Refuse(%d): dial %v, want a refusal with 500", status, err)
+		}
+	}
 }
 
 // TestStalledRequestIsDropped shows the server setting the deployment guide
@@ -227,14 +267,23 @@ func TestDialCancelledDuringUpgrade(t *testing.T) {
 			accepted <- c // reads nothing, answers nothing
 		}
 	}()
-	ctx, cancel := context.WithCancel(t.Context())
+	ctx, cancel := context.WithCancelCause(t.Context())
 	held := make(chan net.Conn, 1)
 	go func() {
 		c := <-accepted
-		cancel()
+		cancel(errors.New("user gave up"))
 		held <- c
 	}()
-	_, err = mux.Dial(ctx, "ws://"+ln.Addr().String(), &mux.DialOptions{HandshakeTimeout: time.Hour})
+	errc := make(chan error, 1)
+	go func() {
+		_, err := mux.Dial(ctx, "ws://"+ln.Addr().String(), &mux.DialOptions{HandshakeTimeout: time.Hour})
+		errc <- err
+	}()
+	select {
+	case err = <-errc:
+	case <-time.After(30 * time.Second):
+		t.Fatal("a cancelled Dial did not return")
+	}
 	(<-held).Close()
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("dial: %v, want context.Canceled", err)
@@ -248,5 +297,14 @@ func TestDialErrorsHideTheQuery(t *testing.T) {
 	_, err := mux.Dial(t.Context(), srv.URL+"/path?access_token=hunter2", nil)
 	if err == nil || strings.Contains(err.Error(), "hunter2") || !strings.Contains(err.Error(), srv.URL+"/path") {
 		t.Fatalf("dial: %v, want an error naming the URL without its query", err)
+	}
+	withUser := strings.Replace(srv.URL, "ws://", "ws://bob:hunter2@", 1)
+	_, err = mux.Dial(t.Context(), withUser+"/path", nil)
+	if err == nil || strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("dial: %v, want an error without the URL's password", err)
+	}
+	_, err = mux.Dial(t.Context(), srv.URL+"/%zz?access_token=hunter2", nil)
+	if err == nil || strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("dial of an unparsable URL: %v, want an error without its query", err)
 	}
 }

@@ -39,14 +39,18 @@ type DialOptions struct {
 	// and the WebSocket upgrade. Default 10 s; ctx may end it sooner.
 	HandshakeTimeout time.Duration
 
-	// Proxy returns the HTTP proxy for a request, as http.Transport.Proxy
-	// does; the request's URL has scheme http for ws:// and https for
-	// wss://. A proxy URL's user and password are sent with Basic
-	// authentication. http.ProxyURL(u) sets a fixed proxy. Nil means the
-	// environment (HTTPS_PROXY, HTTP_PROXY, NO_PROXY, lowercase too), read
-	// on every Dial, with net/http's rules: localhost and loopback
-	// addresses are never proxied. The connection goes through the proxy's
-	// CONNECT tunnel; a refusal is a *ProxyError.
+	// Proxy returns the proxy for a request, as http.Transport.Proxy does;
+	// the request's URL has scheme http for ws:// and https for wss://.
+	// Nil means the environment (HTTPS_PROXY, HTTP_PROXY, NO_PROXY,
+	// lowercase too), read on every Dial, with net/http's rules: localhost
+	// and loopback addresses are never proxied. http.ProxyURL(u) sets a
+	// fixed proxy.
+	//
+	// http:// and https:// proxies are asked for a CONNECT tunnel, with the
+	// proxy URL's user and password, if any, as Basic authentication (they
+	// take precedence over a Proxy-Authorization in ProxyConnectHeader, as
+	// in net/http); a refusal is a *ProxyError. socks5:// and socks5h://
+	// proxies are spoken to with SOCKS5, user and password included.
 	Proxy func(*http.Request) (*url.URL, error)
 
 	// ProxyTLSConfig configures the TLS connection to an https:// proxy.
@@ -82,7 +86,8 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Session, erro
 	o, _ := do.Options.withDefaults()
 	endpoint, err := url.Parse(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("wsplex/mux: dial: %w", err)
+		// url.Error quotes the whole URL, which may hold a token.
+		return nil, fmt.Errorf("wsplex/mux: dial: invalid URL: %w", errors.Unwrap(err))
 	}
 	endpoint = &url.URL{Scheme: endpoint.Scheme, Host: endpoint.Host, Path: endpoint.Path}
 	// Errors name the URL without its query or user, which may hold
@@ -129,7 +134,7 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Session, erro
 	if !pd.release() && err == nil {
 		// ctx ended as the handshake finished, and closed the connection.
 		ws.Close()
-		ws, err = nil, context.Cause(ctx)
+		ws, err = nil, ctx.Err()
 	}
 	if err != nil {
 		var ne net.Error
@@ -142,7 +147,10 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Session, erro
 				err = context.DeadlineExceeded
 			}
 		} else if ctx.Err() != nil {
-			err = context.Cause(ctx)
+			err = ctx.Err()
+			if cause := context.Cause(ctx); cause == ErrHandshakeTimeout {
+				err = cause
+			}
 		}
 		return nil, dialError(shown, resp, err)
 	}

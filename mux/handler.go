@@ -38,15 +38,15 @@ type HandlerOptions struct {
 	// one.
 	Authenticate func(r *http.Request) (info any, err error)
 
-	// MaxSessions caps the sessions served at once; requests over the cap
-	// get 503 Service Unavailable with a Retry-After header. Zero means no
-	// cap.
+	// MaxSessions caps the sessions served at once, counting upgrades
+	// under way; requests over the cap get 503 Service Unavailable with a
+	// Retry-After header. Default 10,000.
 	MaxSessions int
 }
 
 // Refuse returns an error for HandlerOptions.Authenticate that refuses the
 // upgrade with status (such as http.StatusForbidden) and message as the
-// response body.
+// response body. A status outside 400-599 is sent as 500.
 func Refuse(status int, message string) error {
 	return &RefusedError{StatusCode: status, Message: message}
 }
@@ -132,6 +132,12 @@ func NewHandler(serve func(*Session), opts *HandlerOptions) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	if ho.MaxSessions < 0 {
+		return nil, errors.New("wsplex/mux: negative MaxSessions")
+	}
+	if ho.MaxSessions == 0 {
+		ho.MaxSessions = defaultMaxSessions
+	}
 	for _, p := range ho.OriginPatterns {
 		if _, err := path.Match(p, ""); err != nil {
 			return nil, errors.New("wsplex/mux: bad origin pattern " + p)
@@ -179,27 +185,37 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "wsplex: request origin not allowed", http.StatusForbidden)
 		return
 	}
+	if h.isClosing() {
+		http.Error(w, ErrHandlerClosed.Error(), http.StatusServiceUnavailable)
+		return
+	}
 	base := context.WithoutCancel(r.Context())
 	if h.auth != nil {
 		info, err := h.auth(r)
 		if err != nil {
 			var re *RefusedError
 			if !errors.As(err, &re) {
-				h.opts.Logger.Info("wsplex/mux: authentication failed", "remote", r.RemoteAddr, "err", err)
+				h.opts.Logger.Debug("wsplex/mux: authentication failed", "remote", r.RemoteAddr, "err", err)
 				re = &RefusedError{StatusCode: http.StatusUnauthorized, Message: "wsplex: unauthenticated"}
 			}
-			http.Error(w, re.Message, re.StatusCode)
+			status := re.StatusCode
+			if status < 400 || status > 599 {
+				status = http.StatusInternalServerError
+			}
+			http.Error(w, re.Message, status)
 			return
 		}
 		base = context.WithValue(base, authInfoKey{}, info)
 	}
+	// The cap is checked after authentication, so that clients that fail
+	// it cannot take slots.
 	h.mu.Lock()
 	switch {
 	case h.closing:
 		h.mu.Unlock()
 		http.Error(w, ErrHandlerClosed.Error(), http.StatusServiceUnavailable)
 		return
-	case h.max > 0 && h.active >= h.max:
+	case h.active >= h.max:
 		h.mu.Unlock()
 		h.opts.Logger.Debug("wsplex/mux: refusing session over limit", "remote", r.RemoteAddr, "limit", h.max)
 		w.Header().Set("Retry-After", "1")
@@ -276,6 +292,12 @@ func (h *Handler) Close() error {
 	return nil
 }
 
+func (h *Handler) isClosing() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.closing
+}
+
 func (h *Handler) stop() []*Session {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -323,6 +345,8 @@ func offers(r *http.Request, proto string) bool {
 // Buffer sizes: reads larger than the read buffer bypass it, and a pooled
 // write buffer of 64 KiB lets a default-sized message leave as one frame
 // and one syscall, while idle connections hold no write buffer.
+const defaultMaxSessions = 10000
+
 const (
 	readBufferSize  = 1 << 10
 	writeBufferSize = 64 << 10

@@ -543,6 +543,17 @@ func TestInvalidOptionsAreErrors(t *testing.T) {
 	if _, err := mux.Dial(t.Context(), "ws://127.0.0.1:1", &mux.DialOptions{Options: mux.Options{MaxStreams: -1}}); err == nil {
 		t.Error("Dial accepted negative MaxStreams")
 	}
+	if _, err := mux.NewHandler(func(*mux.Session) {}, &mux.HandlerOptions{MaxSessions: -1}); err == nil {
+		t.Error("NewHandler accepted negative MaxSessions")
+	}
+	for _, o := range []mux.Options{{WindowSize: 1}, {MaxStreams: -1}, {MessageSize: -1}} {
+		if err := o.Validate(); err == nil {
+			t.Errorf("Validate accepted %+v", o)
+		}
+	}
+	if err := (*mux.Options)(nil).Validate(); err != nil {
+		t.Errorf("Validate(nil) = %v", err)
+	}
 }
 
 func TestLongResetReasonIsCut(t *testing.T) {

@@ -58,8 +58,6 @@ const (
 	defaultCloseTimeout      = 5 * time.Second
 )
 
-// withDefaults returns a copy of o with defaults filled in, or an error for
-// values that cannot work.
 // Validate reports whether o is valid, as New would: it returns New's
 // error for the same options. A nil *Options is valid.
 func (o *Options) Validate() error {
@@ -67,6 +65,8 @@ func (o *Options) Validate() error {
 	return err
 }
 
+// withDefaults returns a copy of o with defaults filled in, or an error for
+// values that cannot work.
 func (o *Options) withDefaults() (Options, error) {
 	var c Options
 	if o != nil {
