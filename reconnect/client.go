@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"slices"
 	"sync"
 	"time"
 
@@ -120,12 +121,14 @@ func (c *Client) State() State {
 // idempotent and returns nil.
 func (c *Client) Close() error {
 	c.closeOnce.Do(func() {
+		// Cancel first: the client's goroutine takes a closed client with
+		// a live context for a lost session.
+		c.cancel()
 		c.mu.Lock()
 		c.closed = true
 		c.state = Closed
 		c.broadcast()
 		c.mu.Unlock()
-		c.cancel()
 	})
 	<-c.done
 	return nil
@@ -166,7 +169,15 @@ func (c *Client) run() {
 
 // connect dials and runs OnConnect.
 func (c *Client) connect() (*mux.Session, error) {
-	s, err := mux.Dial(c.ctx, c.url, &c.opts.DialOptions)
+	opts := c.opts.DialOptions
+	if c.opts.BeforeDial != nil {
+		opts.Header = opts.Header.Clone()
+		opts.Subprotocols = slices.Clone(opts.Subprotocols)
+		if err := c.opts.BeforeDial(c.ctx, &opts); err != nil {
+			return nil, fmt.Errorf("wsplex/reconnect: BeforeDial: %w", err)
+		}
+	}
+	s, err := mux.Dial(c.ctx, c.url, &opts)
 	if err != nil {
 		return nil, err
 	}

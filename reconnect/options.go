@@ -25,6 +25,13 @@ type Options struct {
 	// 30 s, or MinDelay if that is longer.
 	MaxDelay time.Duration
 
+	// BeforeDial, if set, runs before every dial with a copy of
+	// DialOptions that it may change for that dial, such as a fresh bearer
+	// token in Header or Subprotocols: a token that expires would
+	// otherwise be refused on every redial. An error counts as a failed
+	// attempt. It runs on the client's goroutine, like the hooks below.
+	BeforeDial func(ctx context.Context, opts *mux.DialOptions) error
+
 	// OnConnect, if set, runs on each new session before Client.Session
 	// hands it out; open the application's streams here. ctx is the
 	// session's context, which ends when the session does (Close ends it

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"maps"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
@@ -749,5 +750,45 @@ func TestStateString(t *testing.T) {
 		if got := st.String(); got != want {
 			t.Errorf("%d.String() = %q, want %q", int(st), got, want)
 		}
+	}
+}
+
+// TestBeforeDialRefreshesTheToken serves a server that accepts only a
+// token newer than the first: the client's BeforeDial hands out a fresh
+// one per dial, so the second attempt gets in.
+func TestBeforeDialRefreshesTheToken(t *testing.T) {
+	srv := plextest.NewServer(t, plextest.Echo, &mux.HandlerOptions{
+		Authenticate: func(r *http.Request) (any, error) {
+			if tok := mux.BearerToken(r); tok != "token-1" {
+				return tok, nil
+			}
+			return nil, mux.Refuse(http.StatusUnauthorized, "token expired")
+		},
+	})
+	var issued atomic.Int32
+	rec := newRecorder()
+	c := newClient(t, srv.URL, &reconnect.Options{
+		DialOptions: mux.DialOptions{Header: http.Header{"X-Fixed": {"kept"}}},
+		BeforeDial: func(_ context.Context, o *mux.DialOptions) error {
+			if o.Header.Get("X-Fixed") != "kept" {
+				return errors.New("BeforeDial lost the configured headers")
+			}
+			o.Header.Set("Authorization", fmt.Sprintf("Bearer token-%d", issued.Add(1)))
+			return nil
+		},
+		OnStateChange: rec.hook,
+	})
+	s, err := c.Session(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	plextest.CheckEcho(t, s, "with a fresh token")
+	cs := rec.all()
+	var re *mux.RefusedError
+	if i := slices.IndexFunc(cs, func(c change) bool { return c.state == reconnect.Waiting }); i < 0 || !errors.As(cs[i].err, &re) || re.Message != "token expired" {
+		t.Fatalf("changes = %v, want the expired token's refusal first", cs)
+	}
+	if n := issued.Load(); n != 2 {
+		t.Fatalf("BeforeDial ran %d times, want 2", n)
 	}
 }
