@@ -1,62 +1,25 @@
 package jsinterop_test
 
 import (
-	"bytes"
-	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
-	"strconv"
+	"slices"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"go.uber.org/goleak"
 
 	"github.com/wsplex/wsplex/internal/jsinterop"
-	"github.com/wsplex/wsplex/internal/netlab"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// jsDir is the TypeScript client's folder.
-var jsDir, _ = filepath.Abs("../../js")
-
-var (
-	buildOnce sync.Once
-	buildOut  []byte
-	buildErr  error
-)
-
-// built compiles the client and its tests (npm run build) once per test
-// binary. Without node_modules it skips, or fails under CI.
-func built(t *testing.T) {
+func startServer(t *testing.T, files http.Handler) *httptest.Server {
 	t.Helper()
-	netlab.Need(t, "node", "nodejs")
-	if _, err := os.Stat(filepath.Join(jsDir, "node_modules")); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("js/node_modules is missing, and CI must run this test: cd js && npm ci")
-		}
-		t.Skip("js/node_modules is missing: cd js && npm ci to run this test")
-	}
-	buildOnce.Do(func() {
-		cmd := exec.Command("npm", "run", "--silent", "build")
-		cmd.Dir = jsDir
-		buildOut, buildErr = cmd.CombinedOutput()
-	})
-	if buildErr != nil {
-		t.Fatalf("npm run build: %v\n%s", buildErr, buildOut)
-	}
-}
-
-func startServer(t *testing.T, files string) *httptest.Server {
-	t.Helper()
-	var fs = httptestFiles(files)
-	s, err := jsinterop.NewServer(fs)
+	s, err := jsinterop.NewServer(files)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,55 +31,55 @@ func startServer(t *testing.T, files string) *httptest.Server {
 	return srv
 }
 
-// node runs node with args in js/ and returns its standard output, failing
-// t with everything it printed if it fails.
-func node(t *testing.T, env []string, args ...string) []byte {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "node", args...)
-	cmd.Dir = jsDir
-	cmd.Env = append(os.Environ(), env...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("node %s: %v\n%s\n%s", strings.Join(args, " "), err, stdout.Bytes(), stderr.Bytes())
-	}
-	return stdout.Bytes()
-}
-
 // TestNode runs the client's unit tests and its interop tests, in Node with
 // the ws package, against this package's Go server.
 func TestNode(t *testing.T) {
-	built(t)
-	srv := startServer(t, "")
-	out := node(t, []string{"WSPLEX_URL=" + strings.Replace(srv.URL, "http://", "ws://", 1) + "/wsplex"},
+	jsinterop.Build(t)
+	srv := startServer(t, nil)
+	out := jsinterop.Node(t, []string{"WSPLEX_URL=" + strings.Replace(srv.URL, "http://", "ws://", 1) + "/wsplex"},
 		"--test", "--test-reporter=spec", "dist/test/")
 	t.Logf("%s", out)
-	checkNoneSkipped(t, out)
+	jsinterop.CheckNoneSkipped(t, out)
 }
 
-// httptestFiles serves dir, or nothing when dir is empty.
-func httptestFiles(dir string) http.Handler {
-	if dir == "" {
-		return nil
+// TestBrowser loads the client into headless Chromium from this package's
+// Go server and runs streams, server pushes and a refusal through it, then
+// measures its throughput against plain WebSocket messages.
+func TestBrowser(t *testing.T) {
+	jsinterop.Build(t)
+	chromium := jsinterop.NeedChromium(t)
+	dir := t.TempDir()
+	jsinterop.Bundle(t, "e2e/page.ts", dir, "page.js")
+	page := `<!doctype html><meta charset="utf-8"><title>wsplex test</title><script type="module" src="page.js"></script>`
+	if err := os.WriteFile(filepath.Join(dir, "index.html"), []byte(page), 0o644); err != nil {
+		t.Fatal(err)
 	}
-	return http.FileServer(http.Dir(dir))
+	srv := startServer(t, http.FileServer(http.Dir(dir)))
+	out := jsinterop.Node(t, []string{"CHROMIUM=" + chromium}, "dist/e2e/browser.js", srv.URL)
+
+	var got struct {
+		Echo       int
+		PushDone   string
+		Pushed     []string
+		NotFound   string
+		WsplexMBps []float64
+		PlainMBps  []float64
+		PageErrors []string
+	}
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatalf("browser output %q: %v", out, err)
+	}
+	if got.Echo != len("from the browser") || got.PushDone != "pushed 3" ||
+		!slices.Equal(got.Pushed, []string{"notify 0", "notify 1", "notify 2"}) ||
+		got.NotFound != "not found" || len(got.PageErrors) != 0 {
+		t.Fatalf("in the browser: %+v", got)
+	}
+	t.Logf("64 KiB messages in Chromium, MB/s over 5 runs: wsplex stream %.0f (median %.0f), plain WebSocket %.0f (median %.0f)",
+		got.WsplexMBps, median(got.WsplexMBps), got.PlainMBps, median(got.PlainMBps))
 }
 
-// checkNoneSkipped fails t unless the Node test runner's summary says
-// tests ran and none was skipped or cancelled.
-func checkNoneSkipped(t *testing.T, out []byte) {
-	t.Helper()
-	count := func(what string) int {
-		m := regexp.MustCompile(`(?m)^\S* ?` + what + ` (\d+)$`).FindSubmatch(out)
-		if m == nil {
-			t.Fatalf("no %q in the Node test summary", what)
-		}
-		n, _ := strconv.Atoi(string(m[1]))
-		return n
-	}
-	if count("tests") == 0 || count("skipped") != 0 || count("cancelled") != 0 || count("todo") != 0 {
-		t.Fatalf("Node tests did not all run")
-	}
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[len(s)/2]
 }

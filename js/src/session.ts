@@ -56,6 +56,13 @@ export interface SessionOptions {
   maxMessageSize?: number;
   /** How long a server-opened stream may take to send its open request. Default 10 s. */
   openTimeout?: number;
+  /**
+   * The largest WebSocket message sent, in bytes; larger writes are split
+   * into several frames. Default 128 KiB, so that a 64 KiB protobuf
+   * message with its headers leaves as one message: browsers pay per
+   * message. At most 1 MiB, the Go server's default read limit.
+   */
+  messageSize?: number;
 }
 
 export interface ConnectOptions extends SessionOptions {
@@ -80,7 +87,7 @@ export interface OpenOptions {
 }
 
 const MAX_HEADER_SIZE = 16 * 1024;
-const MESSAGE_SIZE = 64 * 1024; // the most bytes sent in one WebSocket message
+const MAX_MESSAGE_SIZE = 1 << 20; // the Go server's default ReadLimit
 
 /** tokenProtocol returns the subprotocol that carries token (SPEC.md §2.1). */
 export function tokenProtocol(token: string): string {
@@ -132,7 +139,8 @@ export async function connect(url: string, opts: ConnectOptions = {}): Promise<S
  * to the server and serves the streams the server opens.
  */
 export class Session implements StreamHost {
-  readonly maxFrameBody = MESSAGE_SIZE - HEADER_SIZE;
+  /** @internal */
+  readonly maxFrameBody: number;
   private readonly streams = new Map<number, Stream>();
   private readonly reader: FrameReader;
   private readonly router = new Router();
@@ -161,6 +169,7 @@ export class Session implements StreamHost {
     this.windowSize = Math.max(opts.windowSize ?? 1 << 20, INITIAL_WINDOW);
     this.maxMessageSize = opts.maxMessageSize ?? 4 << 20;
     this.openTimeout = opts.openTimeout ?? 10_000;
+    this.maxFrameBody = Math.min(Math.max(opts.messageSize ?? 128 * 1024, 1024), MAX_MESSAGE_SIZE) - HEADER_SIZE;
     this.reader = new FrameReader(this.windowSize);
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
     ws.binaryType = "arraybuffer";

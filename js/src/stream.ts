@@ -1,5 +1,5 @@
 import { fromBinary, toBinary, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
-import { sizeDelimitedEncode } from "@bufbuild/protobuf/wire";
+import { BinaryWriter } from "@bufbuild/protobuf/wire";
 
 import { Code, WsplexError } from "./errors.js";
 import type { Metadata } from "./metadata.js";
@@ -301,11 +301,11 @@ export class Stream {
 
   /** send writes one length-delimited message. */
   async send<Desc extends DescMessage>(schema: Desc, message: MessageShape<Desc>): Promise<void> {
-    const size = toBinary(schema, message).length;
-    if (size > this.limits.maxMessageSize) {
-      throw new WsplexError(Code.RESOURCE_EXHAUSTED, `message of ${size} bytes exceeds the ${this.limits.maxMessageSize}-byte limit`);
+    const body = toBinary(schema, message);
+    if (body.length > this.limits.maxMessageSize) {
+      throw new WsplexError(Code.RESOURCE_EXHAUSTED, `message of ${body.length} bytes exceeds the ${this.limits.maxMessageSize}-byte limit`);
     }
-    await this.write(sizeDelimitedEncode(schema, message));
+    await this.write(delimit(body));
   }
 
   /** closeWrite ends the sending side: the peer reads the end of the stream. */
@@ -387,4 +387,13 @@ export class Stream {
     });
     return this.ws;
   }
+}
+
+/** delimit prefixes an encoded message with its length, as a varint. */
+function delimit(body: Uint8Array): Uint8Array {
+  const prefix = new BinaryWriter().uint32(body.length).finish();
+  const out = new Uint8Array(prefix.length + body.length);
+  out.set(prefix);
+  out.set(body, prefix.length);
+  return out;
 }

@@ -201,7 +201,7 @@ test("writes wait for the peer's window and resume on its update", async () => {
   await writing;
   const after = ws.sentNow().reduce((n, f) => n + f.body.length, 0);
   assert.equal(before + after, 300 * KiB);
-  for (const f of ws.sentNow()) assert.ok(f.body.length <= 64 * KiB - 12, "each frame fits a 64 KiB message");
+  for (const f of ws.sentNow()) assert.ok(f.body.length <= 128 * KiB - 12, "each frame fits a 128 KiB message");
   s.close();
 });
 

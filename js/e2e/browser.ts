@@ -1,0 +1,112 @@
+// Runs the client in headless Chromium (Debian's /usr/bin/chromium, driven
+// by playwright-core) against the Go server of internal/jsinterop, whose Go
+// test starts it and passes its base URL. It prints one JSON object: what
+// each check saw, and the throughput of 64 KiB messages through one wsplex
+// stream and through plain WebSocket messages, measured in the same page.
+import { chromium } from "playwright-core";
+
+import type { TestAPI } from "./page.js";
+
+const base = process.argv[2];
+if (!base) throw new Error("usage: browser.js <base URL of the Go test server>");
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+  args: [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+  ],
+});
+try {
+  const page = await browser.newPage();
+  const errors: string[] = [];
+  page.on("pageerror", (e) => errors.push(String(e)));
+  await page.goto(base + "/index.html");
+  await page.waitForFunction(() => "wsplexTest" in globalThis);
+  const wsURL = base.replace(/^http/, "ws");
+  const result = await page.evaluate(async (wsURL) => {
+    const w = (globalThis as unknown as { wsplexTest: TestAPI }).wsplexTest;
+    const out: Record<string, unknown> = {};
+    const s = await w.connect(wsURL + "/wsplex");
+
+    // Echo.
+    const echo = await s.open("/echo");
+    await echo.send(w.StringValueSchema, w.create(w.StringValueSchema, { value: "from the browser" }));
+    out.echo = (await echo.receive(w.BytesValueSchema))?.value.length;
+    echo.close();
+
+    // Server push.
+    const pushed: string[] = [];
+    s.handle("/notify/{id}", async (ps) => {
+      const m = await ps.receive(w.StringValueSchema);
+      pushed.push(m?.value ?? "");
+      await ps.send(w.StringValueSchema, w.create(w.StringValueSchema, { value: `ack ${ps.params.id}` }));
+    });
+    const push = await s.open("/push/3");
+    out.pushDone = (await push.receive(w.StringValueSchema))?.value;
+    out.pushed = pushed.sort();
+    push.close();
+
+    // Refusal.
+    try {
+      await s.open("/nowhere");
+      out.notFound = "opened";
+    } catch (e) {
+      out.notFound = e instanceof w.WsplexError ? w.codeName(e.code) : String(e);
+    }
+
+    // Throughput: 64 KiB messages through one stream, against plain
+    // WebSocket messages to a Go endpoint that also just counts them.
+    const size = 64 * 1024;
+    const count = 256; // 16 MiB per run
+    const payload = new Uint8Array(size).map((_, i) => i & 0xff);
+    const msg = w.create(w.BytesValueSchema, { value: payload });
+    const wsplexRun = async () => {
+      const st = await s.open("/sink");
+      const t0 = performance.now();
+      for (let i = 0; i < count; i++) await st.send(w.BytesValueSchema, msg);
+      st.closeWrite();
+      const total = Number((await st.receive(w.StringValueSchema))?.value);
+      const ms = performance.now() - t0;
+      st.close();
+      if (total !== size * count) throw new Error(`sink counted ${total}`);
+      return (size * count) / 1e6 / (ms / 1000);
+    };
+    const plain = new WebSocket(wsURL + "/ws-plain");
+    plain.binaryType = "arraybuffer";
+    await new Promise((resolve, reject) => {
+      plain.onopen = resolve;
+      plain.onerror = reject;
+    });
+    const plainRun = async () => {
+      const t0 = performance.now();
+      const done = new Promise<string>((resolve) => (plain.onmessage = (ev) => resolve(String(ev.data))));
+      for (let i = 0; i < count; i++) plain.send(payload);
+      plain.send(new Uint8Array(0));
+      const total = Number(await done);
+      const ms = performance.now() - t0;
+      if (total !== size * count) throw new Error(`plain sink counted ${total}`);
+      return (size * count) / 1e6 / (ms / 1000);
+    };
+    const wsplexMBps: number[] = [];
+    const plainMBps: number[] = [];
+    for (let r = 0; r < 5; r++) {
+      wsplexMBps.push(await wsplexRun());
+      plainMBps.push(await plainRun());
+    }
+    plain.close();
+    out.wsplexMBps = wsplexMBps;
+    out.plainMBps = plainMBps;
+    s.close();
+    return out;
+  }, wsURL);
+  console.log(JSON.stringify({ ...result, pageErrors: errors }));
+} finally {
+  await browser.close();
+}
