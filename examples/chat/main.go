@@ -5,17 +5,27 @@
 // with a Router of its own.
 //
 //	go run ./examples/chat
+//
+// With -listen, it serves the chat to browsers instead: a web page whose
+// script is the TypeScript client (js/), speaking the same protocol as the
+// Go clients. Open the printed address in two tabs.
+//
+//	go run ./examples/chat -listen 127.0.0.1:8080
 package main
 
 import (
 	"context"
+	"embed"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log"
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"slices"
 	"sync"
 	"time"
@@ -27,9 +37,73 @@ import (
 )
 
 func main() {
-	if err := run(os.Stdout); err != nil {
+	listen := flag.String("listen", "", "serve the chat to browsers on this address instead of running the demo")
+	flag.Parse()
+	var err error
+	if *listen != "" {
+		err = serveWeb(*listen)
+	} else {
+		err = run(os.Stdout)
+	}
+	if err != nil {
 		log.Fatal(err)
 	}
+}
+
+//go:embed web
+var webFiles embed.FS
+
+// newWebHandler serves the web page and, at /wsplex, the chat. Close the
+// returned mux.Handler when done.
+func newWebHandler() (http.Handler, *mux.Handler, error) {
+	chat, err := newChatHandler()
+	if err != nil {
+		return nil, nil, err
+	}
+	files, _ := fs.Sub(webFiles, "web")
+	m := http.NewServeMux()
+	m.Handle("/wsplex", chat)
+	m.Handle("/", http.FileServerFS(files))
+	return m, chat, nil
+}
+
+// serveWeb serves the chat to browsers on addr until interrupted.
+func serveWeb(addr string) error {
+	h, chat, err := newWebHandler()
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	fmt.Printf("chat: open http://%s/ in two browser tabs\n", ln.Addr())
+	go srv.Serve(ln)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	<-ctx.Done()
+	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	srv.Shutdown(shutdown)
+	return chat.Shutdown(shutdown)
+}
+
+// newChatHandler returns the chat server's mux.Handler: members open
+// "/chat/room/{room}" with metadata "user".
+func newChatHandler() (*mux.Handler, error) {
+	srv := &server{rooms: map[string]*room{}}
+	routes := stream.NewRouter(&stream.Options{
+		// Members must say who they are.
+		OnOpen: func(ctx context.Context, st *stream.Stream) (stream.Metadata, error) {
+			if st.Metadata().Get("user") == "" {
+				return nil, stream.NewError(stream.CodeUnauthenticated, "metadata \"user\" is required")
+			}
+			return nil, nil
+		},
+	})
+	routes.HandleFunc("/chat/room/{room}", srv.join)
+	return mux.NewHandler(func(sess *mux.Session) { routes.Serve(sess) }, nil)
 }
 
 // room holds the push streams of its members.
@@ -102,18 +176,7 @@ func run(out io.Writer) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 
-	srv := &server{rooms: map[string]*room{}}
-	routes := stream.NewRouter(&stream.Options{
-		// Members must say who they are.
-		OnOpen: func(ctx context.Context, st *stream.Stream) (stream.Metadata, error) {
-			if st.Metadata().Get("user") == "" {
-				return nil, stream.NewError(stream.CodeUnauthenticated, "metadata \"user\" is required")
-			}
-			return nil, nil
-		},
-	})
-	routes.HandleFunc("/chat/room/{room}", srv.join)
-	handler, err := mux.NewHandler(func(sess *mux.Session) { routes.Serve(sess) }, nil)
+	handler, err := newChatHandler()
 	if err != nil {
 		return err
 	}
