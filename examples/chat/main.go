@@ -112,12 +112,20 @@ type room struct {
 	feeds map[*stream.Stream]bool
 }
 
+// broadcast sends line to every member. It sends outside the lock, so
+// that a member slow to read holds up only its own feed.
 func (r *room) broadcast(line string) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
+	feeds := make([]*stream.Stream, 0, len(r.feeds))
 	for feed := range r.feeds {
+		feeds = append(feeds, feed)
+	}
+	r.mu.Unlock()
+	for _, feed := range feeds {
 		if err := feed.Send(wrapperspb.String(line)); err != nil {
+			r.mu.Lock()
 			delete(r.feeds, feed) // that member is gone
+			r.mu.Unlock()
 			feed.Close()
 		}
 	}
@@ -151,16 +159,16 @@ func (s *server) join(ctx context.Context, st *stream.Stream) error {
 	r.mu.Lock()
 	r.feeds[feed] = true
 	r.mu.Unlock()
-	// Tell the member it is in: from now on it hears every line.
-	if err := st.Send(wrapperspb.String("welcome, " + user)); err != nil {
-		return err
-	}
 	defer func() {
 		r.mu.Lock()
 		delete(r.feeds, feed)
 		r.mu.Unlock()
 		feed.Close()
 	}()
+	// Tell the member it is in: from now on it hears every line.
+	if err := st.Send(wrapperspb.String("welcome, " + user)); err != nil {
+		return err
+	}
 	for {
 		var line wrapperspb.StringValue
 		if err := st.Receive(&line); errors.Is(err, io.EOF) {

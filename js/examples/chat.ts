@@ -47,22 +47,30 @@ async function enter(user: string, room: string): Promise<void> {
   status.textContent = `in room ${room} as ${user}`;
   join.hidden = true;
   say.hidden = false;
-  say.addEventListener("submit", async (ev) => {
+  say.addEventListener("submit", (ev) => {
     ev.preventDefault();
     const input = say.elements.namedItem("text") as HTMLInputElement;
     const text = input.value;
     input.value = "";
-    await st.send(StringValueSchema, create(StringValueSchema, { value: text }));
+    st.send(StringValueSchema, create(StringValueSchema, { value: text })).catch((e) => {
+      status.textContent = `not sent: ${e instanceof Error ? e.message : e}`;
+    });
   });
   (say.elements.namedItem("text") as HTMLInputElement).focus();
+}
+
+function start(user: string, room: string): void {
+  enter(user, room).catch((e) => {
+    status.textContent = `failed: ${e instanceof Error ? e.message : e}`;
+  });
 }
 
 join.addEventListener("submit", (ev) => {
   ev.preventDefault();
   const data = new FormData(join);
-  void enter(String(data.get("user")), String(data.get("room")));
+  start(String(data.get("user")), String(data.get("room")));
 });
 
 // ?user=alice&room=lobby joins at once.
 const params = new URLSearchParams(location.search);
-if (params.has("user")) void enter(params.get("user")!, params.get("room") ?? "lobby");
+if (params.has("user")) start(params.get("user")!, params.get("room") ?? "lobby");

@@ -58,7 +58,11 @@ export function encodeFrame(h: Header, body?: Uint8Array): Uint8Array {
  * split anywhere, and one message may hold several frames (SPEC.md §3).
  */
 export class FrameReader {
+  // Chunks are read from head on; taking from the front must not cost
+  // time proportional to how many wait, or one-byte messages would make
+  // a frame quadratic.
   private chunks: Uint8Array[] = [];
+  private head = 0;
   private buffered = 0;
   private header: Header | undefined;
 
@@ -106,25 +110,34 @@ export class FrameReader {
   /** take removes and returns the first n buffered bytes (n <= buffered). */
   private take(n: number): Uint8Array {
     this.buffered -= n;
-    const first = this.chunks[0]!;
-    if (first.length === n) {
-      this.chunks.shift();
-      return first;
-    }
-    if (first.length > n) {
-      this.chunks[0] = first.subarray(n);
+    const first = this.chunks[this.head]!;
+    if (first.length >= n) {
+      if (first.length === n) this.drop();
+      else this.chunks[this.head] = first.subarray(n);
       return first.subarray(0, n);
     }
     const out = new Uint8Array(n);
     let off = 0;
     while (off < n) {
-      const c = this.chunks[0]!;
+      const c = this.chunks[this.head]!;
       const k = Math.min(c.length, n - off);
       out.set(c.subarray(0, k), off);
       off += k;
-      if (k === c.length) this.chunks.shift();
-      else this.chunks[0] = c.subarray(k);
+      if (k === c.length) this.drop();
+      else this.chunks[this.head] = c.subarray(k);
     }
     return out;
+  }
+
+  /** drop removes the first chunk. */
+  private drop(): void {
+    this.head++;
+    if (this.head === this.chunks.length) {
+      this.chunks = [];
+      this.head = 0;
+    } else if (this.head >= 1024 && this.head * 2 >= this.chunks.length) {
+      this.chunks = this.chunks.slice(this.head);
+      this.head = 0;
+    }
   }
 }

@@ -31,7 +31,13 @@ export class Router {
   }
 
   /** match returns the most specific route for name and its wildcard values. */
+  /** The number of patterns. */
+  get size(): number {
+    return this.routes.length;
+  }
+
   match(name: string): { handler: StreamHandler; params: Record<string, string> } | undefined {
+    if (!name.startsWith("/")) return undefined;
     const parts = name.slice(1).split("/");
     let best: { route: Route; params: Record<string, string>; score: number[] } | undefined;
     for (const route of this.routes) {

@@ -57,6 +57,11 @@ export interface SessionOptions {
   /** How long a server-opened stream may take to send its open request. Default 10 s. */
   openTimeout?: number;
   /**
+   * The most streams the server may have open towards this client at
+   * once; more are refused. Default 100.
+   */
+  maxServerStreams?: number;
+  /**
    * The largest WebSocket message sent, in bytes; larger writes are split
    * into several frames. Default 128 KiB, so that a 64 KiB protobuf
    * message with its headers leaves as one message: browsers pay per
@@ -130,7 +135,12 @@ export async function connect(url: string, opts: ConnectOptions = {}): Promise<S
     session.close();
     throw new Error(`wsplex: server did not accept subprotocol ${SUBPROTOCOL} (got "${ws.protocol}")`);
   }
-  opts.signal?.addEventListener("abort", () => session.close(), { once: true });
+  if (opts.signal) {
+    const signal = opts.signal;
+    const onAbort = () => session.close();
+    signal.addEventListener("abort", onAbort, { once: true });
+    void session.closed.then(() => signal.removeEventListener("abort", onAbort));
+  }
   return session;
 }
 
@@ -149,8 +159,10 @@ export class Session implements StreamHost {
   private readonly openTimeout: number;
   private nextID = 1;
   private goneAway = false;
+  private readonly maxServerStreams: number;
+  private serverStreams = 0;
   private ended: WsplexError | undefined;
-  private readonly pings = new Map<number, () => void>();
+  private readonly pings = new Map<number, { resolve: () => void; reject: (e: WsplexError) => void }>();
   private nextPing = 1;
   /** Per stream: bytes consumed since the last window update. */
   private readonly unacked = new Map<number, number>();
@@ -160,6 +172,13 @@ export class Session implements StreamHost {
   /** Resolves when the session has ended, with why. */
   readonly closed: Promise<WsplexError>;
   private resolveClosed!: (err: WsplexError) => void;
+  /**
+   * Resolves when the server said it accepts no new streams (it is
+   * shutting down): open streams go on, but a new session is needed for
+   * new ones.
+   */
+  readonly goAway: Promise<void>;
+  private resolveGoAway!: () => void;
 
   /** @internal Use connect. */
   constructor(
@@ -169,6 +188,8 @@ export class Session implements StreamHost {
     this.windowSize = Math.max(opts.windowSize ?? 1 << 20, INITIAL_WINDOW);
     this.maxMessageSize = opts.maxMessageSize ?? 4 << 20;
     this.openTimeout = opts.openTimeout ?? 10_000;
+    this.maxServerStreams = opts.maxServerStreams ?? 100;
+    this.goAway = new Promise((resolve) => (this.resolveGoAway = resolve));
     this.maxFrameBody = Math.min(Math.max(opts.messageSize ?? 128 * 1024, 1024), MAX_MESSAGE_SIZE) - HEADER_SIZE;
     this.reader = new FrameReader(this.windowSize);
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
@@ -183,7 +204,9 @@ export class Session implements StreamHost {
     });
     this.opened.then(
       () => {
-        ws.onerror = null;
+        // An error event is always followed by a close event, which ends
+        // the session; the listener must stay, or the ws package throws.
+        ws.onerror = () => {};
         ws.onclose = (ev) => this.end(closeError(ev.code, ev.reason));
       },
       () => {},
@@ -217,8 +240,12 @@ export class Session implements StreamHost {
     s.metadata = md;
     this.sendFrame({ type: TYPE_WINDOW_UPDATE, flags: FLAG_SYN, streamID: id, length: this.windowSize - INITIAL_WINDOW });
     this.grant(id, this.windowSize - INITIAL_WINDOW);
-    const onAbort = () => s.cancel();
-    opts.signal?.addEventListener("abort", onAbort, { once: true });
+    const signal = opts.signal;
+    if (signal) {
+      const onAbort = () => s.cancel();
+      signal.addEventListener("abort", onAbort, { once: true });
+      s.onDone(() => signal.removeEventListener("abort", onAbort));
+    }
     try {
       await s.write(req);
       const resp = await s.readDelimited(MAX_HEADER_SIZE);
@@ -234,13 +261,12 @@ export class Session implements StreamHost {
       s.responseMetadata = metadataFromProto(answer.metadata);
       const code = answer.status?.code ?? Code.OK;
       if (code !== Code.OK) {
-        s.close();
+        s.finish(false); // the server resets the stream itself
         throw new WsplexError(code, answer.status?.message ?? "", s.responseMetadata, true);
       }
     } catch (e) {
-      opts.signal?.removeEventListener("abort", onAbort);
       s.close();
-      if (opts.signal?.aborted) throw opts.signal.reason;
+      if (signal?.aborted) throw signal.reason;
       throw e;
     }
     return s;
@@ -259,14 +285,34 @@ export class Session implements StreamHost {
     this.router.add(pattern, handler);
   }
 
-  /** ping sends a yamux Ping and resolves with the round-trip time in milliseconds. */
-  ping(): Promise<number> {
+  /**
+   * ping sends a yamux Ping and resolves with the round-trip time in
+   * milliseconds; it rejects with Code.DEADLINE_EXCEEDED after timeout
+   * milliseconds (default 10 s), or when the session ends.
+   */
+  ping(timeout = 10_000): Promise<number> {
     if (this.ended) return Promise.reject(this.ended);
     const id = this.nextPing++ >>> 0;
     const start = performance.now();
     return new Promise((resolve, reject) => {
-      this.pings.set(id, () => resolve(performance.now() - start));
-      this.closed.then(reject);
+      const timer = setTimeout(() => {
+        this.pings.delete(id);
+        reject(new WsplexError(Code.DEADLINE_EXCEEDED, "no answer to ping"));
+      }, timeout);
+      const done = () => {
+        clearTimeout(timer);
+        this.pings.delete(id);
+      };
+      this.pings.set(id, {
+        resolve: () => {
+          done();
+          resolve(performance.now() - start);
+        },
+        reject: (e) => {
+          done();
+          reject(e);
+        },
+      });
       this.sendFrame({ type: TYPE_PING, flags: FLAG_SYN, streamID: 0, length: id });
     });
   }
@@ -330,6 +376,7 @@ export class Session implements StreamHost {
   }
 
   private forget(id: number): void {
+    if (this.streams.has(id) && id % 2 === 0) this.serverStreams--;
     this.streams.delete(id);
     this.unacked.delete(id);
     this.recvWindow.delete(id);
@@ -365,14 +412,13 @@ export class Session implements StreamHost {
     switch (f.type) {
       case TYPE_PING:
         if (f.flags & FLAG_SYN) this.sendFrame({ type: TYPE_PING, flags: FLAG_ACK, streamID: 0, length: f.length });
-        else if (f.flags & FLAG_ACK) {
-          this.pings.get(f.length)?.();
-          this.pings.delete(f.length);
-        }
+        else if (f.flags & FLAG_ACK) this.pings.get(f.length)?.resolve();
         return;
       case TYPE_GO_AWAY:
-        if (f.length === 0) this.goneAway = true;
-        else throw new ProtocolError(`go away with error code ${f.length}`);
+        if (f.length === 0) {
+          this.goneAway = true;
+          this.resolveGoAway();
+        } else throw new ProtocolError(`go away with error code ${f.length}`);
         return;
     }
     if (f.type === TYPE_DATA && f.flags & FLAG_RST) {
@@ -393,17 +439,22 @@ export class Session implements StreamHost {
     let s = this.streams.get(f.streamID);
     if (f.flags & FLAG_SYN) {
       if (s || f.streamID % 2 === 1 || f.streamID === 0) throw new ProtocolError(`bad SYN for stream ${f.streamID}`);
-      if (this.goneAway || this.ended) return;
+      if (this.serverStreams >= this.maxServerStreams || !this.router.size) {
+        // Refuse without keeping anything (SPEC.md §4.7).
+        this.sendFrame({ type: TYPE_WINDOW_UPDATE, flags: FLAG_RST, streamID: f.streamID, length: 0 });
+        return;
+      }
       s = this.newStream(f.streamID);
-      this.sendFrame({ type: TYPE_WINDOW_UPDATE, flags: FLAG_ACK, streamID: s.id, length: this.windowSize - INITIAL_WINDOW });
-      this.grant(s.id, this.windowSize - INITIAL_WINDOW);
-      void this.serve(s);
+      this.serverStreams++;
+      // The full window is granted only once a handler took the stream.
+      this.sendFrame({ type: TYPE_WINDOW_UPDATE, flags: FLAG_ACK, streamID: s.id, length: 0 });
+      this.serve(s).catch(() => s!.close());
     }
     if (!s) return; // a frame for a stream already finished
     if (f.type === TYPE_WINDOW_UPDATE) {
       if (f.flags & FLAG_RST) {
         this.forget(s.id);
-        s.onFail(new WsplexError(Code.UNAVAILABLE, "stream refused by peer", new Map(), true));
+        s.onRefused(new WsplexError(Code.UNAVAILABLE, "stream refused by peer", new Map(), true));
         return;
       }
       if (f.length > 0) s.onWindowUpdate(f.length);
@@ -457,7 +508,17 @@ export class Session implements StreamHost {
       return;
     }
     s.params = match.params;
-    await s.write(sizeDelimitedEncode(OpenResponseSchema, create(OpenResponseSchema, { status: { code: Code.OK } })));
+    const extra = this.windowSize - INITIAL_WINDOW;
+    if (extra > 0) {
+      this.grant(s.id, extra);
+      this.sendFrame({ type: TYPE_WINDOW_UPDATE, flags: 0, streamID: s.id, length: extra });
+    }
+    try {
+      await s.write(sizeDelimitedEncode(OpenResponseSchema, create(OpenResponseSchema, { status: { code: Code.OK } })));
+    } catch {
+      s.close(); // reset or session ended meanwhile
+      return;
+    }
     try {
       await match.handler(s);
       s.closeWrite();
@@ -492,6 +553,9 @@ export class Session implements StreamHost {
     this.ended = err;
     for (const s of this.streams.values()) s.onFail(err);
     this.streams.clear();
+    this.unacked.clear();
+    this.recvWindow.clear();
+    for (const p of [...this.pings.values()]) p.reject(err);
     this.resolveClosed(err);
   }
 }
@@ -500,5 +564,5 @@ function closeError(code: number, reason: string): WsplexError {
   if (code === 1000 || code === 1001) {
     return new WsplexError(Code.UNAVAILABLE, `session closed by server${reason ? `: ${reason}` : ""}`, new Map(), true);
   }
-  return new WsplexError(Code.UNAVAILABLE, `connection lost (close code ${code}${reason ? `: ${reason}` : ""})`, new Map(), true);
+  return new WsplexError(Code.UNAVAILABLE, `connection lost (close code ${code}${reason ? `: ${reason}` : ""})`);
 }

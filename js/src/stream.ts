@@ -47,10 +47,13 @@ export class Stream {
   /** The stream's name, such as "/chat/room/42". */
   name = "";
 
-  // Receiving.
+  // Receiving: a queue of chunks read from qHead on, so that taking from
+  // the front costs nothing however long the queue is.
   private queue: Uint8Array[] = [];
+  private qHead = 0;
   private queued = 0;
-  private wake: (() => void) | undefined;
+  private tail: Uint8Array | undefined; // owned buffer that small bodies are packed into
+  private waiters: (() => void)[] = [];
   private remoteFIN = false;
   private remoteStatus: Status | undefined; // from a reset frame
   private sawEOF = false;
@@ -62,6 +65,9 @@ export class Stream {
   private localStatus: Status | undefined; // a reset this side sent
 
   private failure: WsplexError | undefined; // refused, session ended
+  private refused = false; // by a yamux RST: nothing more goes on the wire
+  private closed = false; // close was called
+  private cleanups: (() => void)[] = [];
   private readonly abort = new AbortController();
 
   /** @internal */
@@ -83,14 +89,39 @@ export class Stream {
 
   /** @internal */
   onData(body: Uint8Array): void {
-    if (this.localStatus || this.failure) {
+    if (this.localStatus || this.failure || this.closed) {
       this.host.consumed(this, body.length); // discarded, but the window is the peer's
       return;
     }
-    this.queue.push(body);
     this.queued += body.length;
+    if (body.length < SMALL) {
+      // Pack small bodies together: a chunk each would cost far more than
+      // its bytes, and pin the whole WebSocket message it came in.
+      this.pack(body);
+    } else {
+      this.queue.push(body.length * 4 < body.buffer.byteLength ? body.slice() : body);
+    }
     this.notify();
   }
+
+  /** pack appends a small body to the last chunk if it is the tail buffer's. */
+  private pack(body: Uint8Array): void {
+    const last = this.queue.length > this.qHead ? this.queue[this.queue.length - 1]! : undefined;
+    const t = this.tail;
+    if (last && t && last.buffer === t.buffer && last.byteOffset + last.length + body.length <= t.byteOffset + t.length &&
+        last.byteOffset + last.length === this.tailEnd) {
+      t.set(body, this.tailEnd - t.byteOffset);
+      this.tailEnd += body.length;
+      this.queue[this.queue.length - 1] = new Uint8Array(t.buffer, last.byteOffset, last.length + body.length);
+      return;
+    }
+    this.tail = new Uint8Array(TAIL_SIZE);
+    this.tail.set(body);
+    this.tailEnd = this.tail.byteOffset + body.length;
+    this.queue.push(this.tail.subarray(0, body.length));
+  }
+
+  private tailEnd = 0;
 
   /** @internal */
   onWindowUpdate(delta: number): void {
@@ -122,6 +153,26 @@ export class Stream {
     this.abort.abort(err);
     this.notify();
     this.onWindowUpdate(0);
+    this.cleanup();
+  }
+
+  /** @internal A yamux RST refused the stream: it ends, and no FIN follows. */
+  onRefused(err: WsplexError): void {
+    this.refused = true;
+    this.localFIN = this.remoteFIN = true;
+    this.onFail(err);
+  }
+
+  /** @internal Runs fn once the stream is done on this side. */
+  onDone(fn: () => void): void {
+    if (this.closed || this.failure || this.localStatus) fn();
+    else this.cleanups.push(fn);
+  }
+
+  private cleanup(): void {
+    const fns = this.cleanups;
+    this.cleanups = [];
+    for (const fn of fns) fn();
   }
 
   /** @internal Whether this side is done with the stream in both directions. */
@@ -135,9 +186,9 @@ export class Stream {
   }
 
   private notify(): void {
-    const w = this.wake;
-    this.wake = undefined;
-    w?.();
+    const ws = this.waiters;
+    this.waiters = [];
+    for (const w of ws) w();
   }
 
   // --- reading ---
@@ -146,7 +197,9 @@ export class Stream {
     if (this.localStatus && this.localStatus.code !== Code.OK) {
       return new WsplexError(this.localStatus.code, this.localStatus.message);
     }
-    return this.failure;
+    if (this.failure) return this.failure;
+    if (this.closed) return new WsplexError(Code.CANCELED, "read after close");
+    return undefined;
   }
 
   /**
@@ -158,22 +211,32 @@ export class Stream {
     for (;;) {
       const err = this.readError();
       if (err) throw err;
-      if (this.queue.length > 0) return true;
+      if (this.queue.length > this.qHead) return true;
       const rs = this.remoteStatus;
       if (rs && rs.code !== Code.OK) throw new WsplexError(rs.code, rs.message, new Map(), true);
       if (this.remoteFIN || this.localStatus) {
         this.sawEOF = true;
         return false;
       }
-      await new Promise<void>((resolve) => (this.wake = resolve));
+      await new Promise<void>((resolve) => this.waiters.push(resolve));
     }
   }
 
   /** take removes n bytes from the head chunk, and lets the peer send as many more. */
   private take(n: number): void {
-    const head = this.queue[0]!;
-    if (n === head.length) this.queue.shift();
-    else this.queue[0] = head.subarray(n);
+    const head = this.queue[this.qHead]!;
+    if (n === head.length) {
+      this.qHead++;
+      if (this.qHead === this.queue.length) {
+        this.queue = [];
+        this.qHead = 0;
+      } else if (this.qHead >= 1024 && this.qHead * 2 >= this.queue.length) {
+        this.queue = this.queue.slice(this.qHead);
+        this.qHead = 0;
+      }
+    } else {
+      this.queue[this.qHead] = head.subarray(n);
+    }
     this.queued -= n;
     this.host.consumed(this, n);
   }
@@ -184,26 +247,41 @@ export class Stream {
    * status, refused, or its session ended.
    */
   async read(): Promise<Uint8Array | null> {
-    if (!(await this.fill())) return null;
-    const chunk = this.queue[0]!;
-    this.take(chunk.length);
-    return chunk;
+    for (;;) {
+      if (!(await this.fill())) return null;
+      const chunk = this.queue[this.qHead];
+      if (!chunk) continue; // a concurrent read took it
+      this.take(chunk.length);
+      return chunk;
+    }
   }
 
-  /** readExactly returns n bytes, or null at a clean end before the first. */
+  /**
+   * readExactly returns n bytes, or null at a clean end before the first.
+   * It allocates as the bytes arrive, not up front: a length prefix alone
+   * costs nothing.
+   */
   private async readExactly(n: number): Promise<Uint8Array | null> {
-    const out = new Uint8Array(n);
+    const parts: Uint8Array[] = [];
     let off = 0;
     while (off < n) {
       if (!(await this.fill())) {
         if (off === 0) return null;
         throw this.malformed("message cut short by the end of the stream");
       }
-      const head = this.queue[0]!;
+      const head = this.queue[this.qHead];
+      if (!head) continue; // a concurrent read took it
       const k = Math.min(head.length, n - off);
-      out.set(head.subarray(0, k), off);
+      parts.push(k === head.length ? head : head.slice(0, k));
       this.take(k);
       off += k;
+    }
+    if (parts.length === 1) return parts[0]!;
+    const out = new Uint8Array(n);
+    let at = 0;
+    for (const p of parts) {
+      out.set(p, at);
+      at += p.length;
     }
     return out;
   }
@@ -268,6 +346,7 @@ export class Stream {
 
   private writeError(): WsplexError | undefined {
     if (this.failure) return this.failure;
+    if (this.closed) return new WsplexError(Code.CANCELED, "write after close");
     if (this.localStatus) {
       return new WsplexError(this.localStatus.code === Code.OK ? Code.CANCELED : this.localStatus.code, this.localStatus.message || "stream closed");
     }
@@ -308,31 +387,45 @@ export class Stream {
     await this.write(delimit(body));
   }
 
-  /** closeWrite ends the sending side: the peer reads the end of the stream. */
+  /**
+   * closeWrite ends the sending side: the peer reads the end of the
+   * stream. Writes waiting for window fail.
+   */
   closeWrite(): void {
     if (this.localFIN) return;
     this.localFIN = true;
     this.host.sendFIN(this);
+    this.onWindowUpdate(0);
   }
 
   /**
-   * close releases the stream. If the peer's side was not read to its end,
-   * the peer is told that no more will be read (its writes fail), as a Go
-   * Close does.
+   * close releases the stream; pending and later reads and writes fail. If
+   * the peer's side was not read to its end, the peer is told that no more
+   * will be read (its writes fail), as a Go Close does.
    */
   close(): void {
-    if (!this.sawEOF && !this.localStatus && !this.remoteStatus && !this.failure) {
+    this.finish(true);
+  }
+
+  /** @internal finish closes; tell says whether an unread peer is told with a CODE_OK reset. */
+  finish(tell: boolean): void {
+    if (this.closed) return;
+    if (tell && !this.refused && !this.sawEOF && !this.localStatus && !this.remoteStatus && !this.failure) {
       this.localStatus = { code: Code.OK, message: "" };
       this.host.sendReset(this, Code.OK, "");
     }
-    this.closeWrite();
+    this.closed = true;
+    if (!this.refused) this.closeWrite();
     this.drop();
+    this.notify();
+    this.onWindowUpdate(0);
+    this.cleanup();
   }
 
   /** reset ends the stream with a status the peer sees, and releases it. */
   reset(code: Code, message: string): void {
-    if (this.localStatus || this.failure) {
-      this.closeWrite();
+    if (this.localStatus || this.failure || this.closed) {
+      if (!this.refused) this.closeWrite();
       return;
     }
     this.localStatus = { code, message };
@@ -342,6 +435,7 @@ export class Stream {
     this.drop();
     this.notify();
     this.onWindowUpdate(0);
+    this.cleanup();
   }
 
   /** cancel resets the stream with Code.CANCELED. */
@@ -353,7 +447,9 @@ export class Stream {
   private drop(): void {
     const n = this.queued;
     this.queue = [];
+    this.qHead = 0;
     this.queued = 0;
+    this.tail = undefined;
     if (n > 0) this.host.consumed(this, n);
   }
 
@@ -388,6 +484,10 @@ export class Stream {
     return this.ws;
   }
 }
+
+/** Bodies under SMALL bytes are packed into TAIL_SIZE buffers. */
+const SMALL = 1024;
+const TAIL_SIZE = 16 * 1024;
 
 /** delimit prefixes an encoded message with its length, as a varint. */
 function delimit(body: Uint8Array): Uint8Array {

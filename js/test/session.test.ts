@@ -199,9 +199,10 @@ test("writes wait for the peer's window and resume on its update", async () => {
   assert.equal(done, false);
   ws.deliver(win(id, 0, 64 * KiB));
   await writing;
-  const after = ws.sentNow().reduce((n, f) => n + f.body.length, 0);
-  assert.equal(before + after, 300 * KiB);
-  for (const f of ws.sentNow()) assert.ok(f.body.length <= 128 * KiB - 12, "each frame fits a 128 KiB message");
+  const rest = ws.sentNow();
+  assert.equal(before + rest.reduce((n, f) => n + f.body.length, 0), 300 * KiB);
+  assert.ok(rest.length > 0);
+  for (const f of rest) assert.ok(f.body.length <= 128 * KiB - 12, "each frame fits a 128 KiB message");
   s.close();
 });
 
@@ -286,6 +287,8 @@ test("server-opened streams are ACKed at once, routed by pattern, and refused wh
   const ack = await ws.sent();
   assert.deepEqual([ack.type, ack.flags & FLAG_ACK, ack.streamID], [TYPE_WINDOW_UPDATE, FLAG_ACK, 2], "ACK before any request byte");
   ws.deliver(data(2, req("/notify/42")));
+  const grant = await ws.sent();
+  assert.deepEqual([grant.type, grant.flags, grant.length], [TYPE_WINDOW_UPDATE, 0, (1 << 20) - 256 * KiB], "the full window once routed");
   const resp = await ws.sent();
   assert.equal(hex(resp.body), "020a00"); // OpenResponse{status: {}}
   const fin = await ws.sent();
@@ -324,12 +327,100 @@ test("Ping is answered with the same value, and ping() measures a round trip", a
   s.close();
 });
 
-test("a yamux RST reads as UNAVAILABLE", async () => {
+test("a yamux RST reads as UNAVAILABLE, and no FIN follows it (SPEC.md §4.7)", async () => {
   const { s, ws } = newSession();
   const opened = s.open("/busy");
   const syn = await ws.sent();
+  await ws.sent(); // the open request
   ws.deliver(win(syn.streamID, FLAG_RST));
   await assert.rejects(opened, (e: unknown) => e instanceof WsplexError && e.code === Code.UNAVAILABLE && /refused/.test(e.message));
+  assert.deepEqual(ws.sentNow(), [], "nothing more on a refused stream");
+  s.close();
+});
+
+test("close fails pending writes and reads at once", async () => {
+  const { s, ws } = newSession();
+  const { st } = await openOK(s, ws); // 256 KiB of window
+  const writing = st.write(new Uint8Array(300 * KiB)); // waits for window
+  const reading = st.read();
+  st.close();
+  await assert.rejects(writing, (e: unknown) => e instanceof WsplexError && /after close/.test(e.message));
+  await assert.rejects(reading, (e: unknown) => e instanceof WsplexError && /after close/.test(e.message));
+  s.close();
+});
+
+test("closeWrite fails a write waiting for window", async () => {
+  const { s, ws } = newSession();
+  const { st } = await openOK(s, ws);
+  const writing = st.write(new Uint8Array(300 * KiB));
+  st.closeWrite();
+  await assert.rejects(writing, (e: unknown) => e instanceof WsplexError && /closeWrite/.test(e.message));
+  s.close();
+});
+
+test("concurrent reads all settle", async () => {
+  const { s, ws } = newSession();
+  const { st, id } = await openOK(s, ws);
+  const a = st.read();
+  const b = st.read();
+  ws.deliver(data(id, new Uint8Array([1])), win(id, FLAG_FIN));
+  const got = await Promise.all([a, b]);
+  assert.deepEqual(got.map((c) => c && [...c]), [[1], null]);
+  s.close();
+});
+
+test("server pushes still work after Go Away, which stops only new opens from this side", async () => {
+  const { s, ws } = newSession();
+  s.handle("/notify/{id}", async () => {});
+  ws.deliver(encodeFrame({ type: TYPE_GO_AWAY, flags: 0, streamID: 0, length: 0 }));
+  await s.goAway;
+  ws.deliver(win(2, FLAG_SYN));
+  const ack = await ws.sent();
+  assert.deepEqual([ack.flags, ack.streamID], [FLAG_ACK, 2]);
+  s.close();
+});
+
+test("server-opened streams beyond maxServerStreams are refused with a yamux RST and not kept", async () => {
+  const { s, ws } = newSession({ maxServerStreams: 2 });
+  s.handle("/", async () => new Promise(() => {})); // holds its streams
+  ws.deliver(win(2, FLAG_SYN), win(4, FLAG_SYN), win(6, FLAG_SYN));
+  const frames = [await ws.sent(), await ws.sent(), await ws.sent()];
+  assert.deepEqual(
+    frames.map((f) => [f.streamID, f.flags]),
+    [[2, FLAG_ACK], [4, FLAG_ACK], [6, FLAG_RST]],
+  );
+  s.close();
+});
+
+test("with no handlers, server-opened streams are refused at once", async () => {
+  const { s, ws } = newSession();
+  ws.deliver(win(2, FLAG_SYN));
+  const f = await ws.sent();
+  assert.deepEqual([f.streamID, f.flags], [2, FLAG_RST]);
+  s.close();
+});
+
+test("a frame split into one-byte messages is reassembled", async () => {
+  const { s, ws } = newSession();
+  const { st, id } = await openOK(s, ws);
+  const body = new Uint8Array(200 * KiB).map((_, i) => i * 7);
+  const frame = data(id, body);
+  for (let i = 0; i < frame.length; i++) ws.deliver(frame.subarray(i, i + 1));
+  const got: number[] = [];
+  let n = 0;
+  while (n < body.length) {
+    const c = await st.read();
+    n += c!.length;
+    if (got.length < 10) got.push(...c!.subarray(0, 10 - got.length));
+  }
+  assert.equal(n, body.length);
+  assert.deepEqual(got, [...body.subarray(0, 10)]);
+  s.close();
+});
+
+test("ping times out without an answer", async () => {
+  const { s } = newSession();
+  await assert.rejects(s.ping(10), (e: unknown) => e instanceof WsplexError && e.code === Code.DEADLINE_EXCEEDED);
   s.close();
 });
 
