@@ -37,7 +37,7 @@ func TestNode(t *testing.T) {
 	jsinterop.Build(t)
 	srv := startServer(t, nil)
 	out := jsinterop.Node(t, []string{"WSPLEX_URL=" + strings.Replace(srv.URL, "http://", "ws://", 1) + "/wsplex"},
-		"--test", "--test-reporter=spec", "dist/test/")
+		"--test", "--test-reporter=spec", "--test-timeout=60000", "dist/test/")
 	t.Logf("%s", out)
 	jsinterop.CheckNoneSkipped(t, out)
 }

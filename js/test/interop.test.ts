@@ -194,9 +194,11 @@ test("an aborted signal cancels the open, before or while it runs", { skip }, as
   const opening = s.open("/hang", { signal: during.signal });
   during.abort(new Error("too slow"));
   await assert.rejects(opening, /too slow/);
-  const last = await s.open("/last-cancel");
-  assert.match((await last.receive(StringValueSchema))?.value ?? "", /stream reset by peer: canceled/, "the server saw the cancel");
-  last.close();
+  // (Whether the server's handler ever ran depends on whether the reset
+  // overtook the open request; "cancel reaches the Go handler's context"
+  // covers a cancel the handler sees.)
+  const st = await s.open("/echo"); // the session is fine
+  st.close();
 });
 
 test("closing the session fails its streams and later opens", { skip }, async (t) => {
