@@ -32,6 +32,21 @@ func whoAmI(s *mux.Session) {
 	}
 }
 
+// identity asks a server running whoAmI who this session is.
+func identity(t *testing.T, sess *mux.Session) string {
+	t.Helper()
+	st, err := sess.Open(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	got, err := io.ReadAll(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(got)
+}
+
 func TestAuthenticate(t *testing.T) {
 	users := map[string]string{"t-alice": "alice"}
 	srv := plextest.NewServer(t, whoAmI, &mux.HandlerOptions{
@@ -62,14 +77,8 @@ func TestAuthenticate(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer sess.Close()
-			st, err := sess.Open(t.Context())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer st.Close()
-			got, err := io.ReadAll(st)
-			if err != nil || string(got) != "alice/alice" {
-				t.Fatalf("the handler saw identity %q (%v), want alice in stream and session contexts", got, err)
+			if got := identity(t, sess); got != "alice/alice" {
+				t.Fatalf("the handler saw identity %q, want alice in stream and session contexts", got)
 			}
 		})
 	}

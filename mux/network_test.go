@@ -100,13 +100,8 @@ func TestTLSClientCertificates(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sess.Close()
-	st, err := sess.Open(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if got, err := io.ReadAll(st); err != nil || string(got) != "client-7/client-7" {
-		t.Fatalf("the server saw identity %q (%v), want the certificate's name client-7", got, err)
+	if got := identity(t, sess); got != "client-7/client-7" {
+		t.Fatalf("the server saw identity %q, want the certificate's name client-7", got)
 	}
 
 	_, err = mux.Dial(t.Context(), url, &mux.DialOptions{TLSConfig: &tls.Config{RootCAs: ca.Pool}})

@@ -43,24 +43,7 @@ func TestProxyKilledMidTraffic(t *testing.T) {
 		OnStateChange: rec.hook,
 	})
 	s1 := recv(t, connected, "first OnConnect")
-	st, err := s1.Open(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	writeErr := make(chan error, 1)
-	go func() {
-		buf := make([]byte, 16<<10)
-		for {
-			if _, err := st.Write(buf); err != nil {
-				writeErr <- err
-				return
-			}
-		}
-	}()
-	if _, err := io.ReadFull(st, make([]byte, 256<<10)); err != nil {
-		t.Fatalf("reading the echo through nginx: %v", err)
-	}
+	st, writeErr := trafficOn(t, s1)
 
 	nginx.Kill()
 	_, err = io.Copy(io.Discard, st)

@@ -246,24 +246,7 @@ func TestServerKillsSession(t *testing.T) {
 	}
 
 	// Keep bytes moving both ways while the server kills the session.
-	st, err := s1.Open(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	writeErr := make(chan error, 1)
-	go func() {
-		buf := make([]byte, 16<<10)
-		for {
-			if _, err := st.Write(buf); err != nil {
-				writeErr <- err
-				return
-			}
-		}
-	}()
-	if _, err := io.ReadFull(st, make([]byte, 256<<10)); err != nil {
-		t.Fatalf("reading the echo: %v", err)
-	}
+	st, writeErr := trafficOn(t, s1)
 	readErr := make(chan error, 1)
 	go func() {
 		buf := make([]byte, 16<<10)
@@ -791,4 +774,30 @@ func TestBeforeDialRefreshesTheToken(t *testing.T) {
 	if n := issued.Load(); n != 2 {
 		t.Fatalf("BeforeDial ran %d times, want 2", n)
 	}
+}
+
+// trafficOn opens a stream on s to a server running plextest.Echo and
+// keeps writing to it until a write fails, which it reports on the
+// channel; it returns once 256 KiB came back, so traffic is flowing.
+func trafficOn(t *testing.T, s *mux.Session) (*mux.Stream, <-chan error) {
+	t.Helper()
+	st, err := s.Open(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	writeErr := make(chan error, 1)
+	go func() {
+		buf := make([]byte, 16<<10)
+		for {
+			if _, err := st.Write(buf); err != nil {
+				writeErr <- err
+				return
+			}
+		}
+	}()
+	if _, err := io.ReadFull(st, make([]byte, 256<<10)); err != nil {
+		t.Fatalf("reading the echo: %v", err)
+	}
+	return st, writeErr
 }
