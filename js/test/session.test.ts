@@ -451,3 +451,41 @@ test("tokenProtocol matches SPEC.md §2.1", async () => {
   const { tokenProtocol } = await import("../src/index.js");
   assert.equal(tokenProtocol("t-alice"), "wsplex.bearer.dC1hbGljZQ");
 });
+
+test("random bytes from the server end the session cleanly or are taken, never throw (fuzz)", async () => {
+  // A deterministic pseudo-random generator, so a failure can be replayed.
+  let seed = 0x2545f491;
+  const rand = () => {
+    seed ^= seed << 13;
+    seed ^= seed >>> 17;
+    seed ^= seed << 5;
+    return (seed >>> 0) / 2 ** 32;
+  };
+  for (let round = 0; round < 2000; round++) {
+    const { s, ws } = newSession({ maxMessageSize: 4096, windowSize: 256 * KiB });
+    s.handle("/", async (st) => {
+      for await (const _ of st.messages(StringValueSchema));
+    });
+    const opened = s.open("/x").catch((e) => e);
+    // Plausible headers with random fields, then random bytes.
+    const parts: Uint8Array[] = [];
+    for (let i = 0; i < 1 + Math.floor(rand() * 6); i++) {
+      const type = Math.floor(rand() * 5);
+      const flags = Math.floor(rand() * 16);
+      const id = Math.floor(rand() * 5);
+      const body = new Uint8Array(Math.floor(rand() * 40)).map(() => Math.floor(rand() * 256));
+      const h = encodeFrame({ type: type & 3, flags, streamID: id, length: body.length }, body);
+      if (type === 4) h[0] = 1; // a bad version now and then
+      parts.push(h);
+    }
+    const wire = Buffer.concat(parts);
+    for (let off = 0; off < wire.length; ) {
+      const n = 1 + Math.floor(rand() * 20);
+      ws.deliver(wire.subarray(off, off + n)); // must not throw
+      off += n;
+    }
+    s.close();
+    const r = await opened;
+    assert.ok(!(r instanceof Error) || r instanceof WsplexError, `round ${round}: open failed with ${r}`);
+  }
+});
