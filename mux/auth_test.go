@@ -111,21 +111,30 @@ func TestTokenProtocolSurvivesAnyToken(t *testing.T) {
 	}
 }
 
-func TestDialHandshakeTimeout(t *testing.T) {
+// silentServer listens on loopback, accepts one connection, reads what
+// arrives and never answers: a server that stalls every handshake. It
+// returns the address.
+func silentServer(t *testing.T) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
+	t.Cleanup(func() { ln.Close() })
 	go func() {
 		c, err := ln.Accept()
 		if err == nil {
-			io.Copy(io.Discard, c) // accepts, never answers
+			io.Copy(io.Discard, c)
 			c.Close()
 		}
 	}()
+	return ln.Addr().String()
+}
+
+func TestDialHandshakeTimeout(t *testing.T) {
+	addr := silentServer(t)
 	start := time.Now()
-	_, err = mux.Dial(context.Background(), "ws://"+ln.Addr().String(), &mux.DialOptions{HandshakeTimeout: 50 * time.Millisecond})
+	_, err := mux.Dial(context.Background(), "ws://"+addr, &mux.DialOptions{HandshakeTimeout: 50 * time.Millisecond})
 	if !errors.Is(err, mux.ErrHandshakeTimeout) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("dial: %v, want ErrHandshakeTimeout", err)
 	}

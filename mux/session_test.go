@@ -383,25 +383,13 @@ func TestDialSendsHeadersAndQuotesRefusals(t *testing.T) {
 }
 
 func TestDialContextBoundsHandshake(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		c, err := ln.Accept()
-		if err == nil {
-			io.Copy(io.Discard, c) // never answers
-			c.Close()
-		}
-	}()
+	addr := silentServer(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
 	defer cancel()
-	_, err = mux.Dial(ctx, "ws://"+ln.Addr().String(), nil)
+	_, err := mux.Dial(ctx, "ws://"+addr, nil)
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("dial: %v, want context.DeadlineExceeded", err)
 	}
-	ln.Close()
 }
 
 func TestShutdownDrainsThenCloses(t *testing.T) {
