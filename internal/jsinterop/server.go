@@ -227,7 +227,9 @@ func sink(ctx context.Context, st *stream.Stream) error {
 var upgrader = websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }, ReadBufferSize: 64 << 10}
 
 // plainSink is sink over plain WebSocket messages: it counts the bytes of
-// binary messages until an empty one, then answers with the total.
+// binary messages until a text message, then answers with the total. The
+// end is marked by a text message, not an empty binary one: Chromium now and
+// then never sends an empty message queued behind megabytes of others.
 func plainSink(w http.ResponseWriter, r *http.Request) {
 	ws, err := upgrader.Upgrade(w, r, nil)
 	if err != nil {
@@ -237,11 +239,11 @@ func plainSink(w http.ResponseWriter, r *http.Request) {
 	ws.SetReadLimit(MaxMessageSize)
 	total := 0
 	for {
-		_, p, err := ws.ReadMessage()
+		typ, p, err := ws.ReadMessage()
 		if err != nil {
 			return
 		}
-		if len(p) == 0 {
+		if typ == websocket.TextMessage {
 			ws.WriteMessage(websocket.TextMessage, []byte(strconv.Itoa(total)))
 			total = 0
 			continue

@@ -10,6 +10,8 @@ import type { TestAPI } from "./page.js";
 const base = process.argv[2];
 if (!base) throw new Error("usage: browser.js <base URL of the Go test server>");
 
+const watchdogSeconds = 120;
+
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
   args: [
@@ -30,18 +32,33 @@ try {
   await page.goto(base + "/index.html");
   await page.waitForFunction(() => "wsplexTest" in globalThis);
   const wsURL = base.replace(/^http/, "ws");
-  const result = await page.evaluate(async (wsURL) => {
+  // A watchdog: a check that hangs fails by the name of its step, long
+  // before the Go test's own limit kills this process without a word.
+  let timer: NodeJS.Timeout | undefined;
+  const hung = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      page
+        .evaluate(() => (globalThis as unknown as { wsplexStep?: string }).wsplexStep)
+        .then((step) => reject(new Error(`the page hung at step ${JSON.stringify(step)} for ${watchdogSeconds} s`)), reject);
+    }, watchdogSeconds * 1000);
+  });
+  const checks = page.evaluate(async (wsURL) => {
     const w = (globalThis as unknown as { wsplexTest: TestAPI }).wsplexTest;
     const out: Record<string, unknown> = {};
+    const g = globalThis as unknown as { wsplexStep: string };
+    const step = (name: string) => (g.wsplexStep = name);
+    step("connect");
     const s = await w.connect(wsURL + "/wsplex");
 
     // Echo.
+    step("echo");
     const echo = await s.open("/echo");
     await echo.send(w.StringValueSchema, w.create(w.StringValueSchema, { value: "from the browser" }));
     out.echo = (await echo.receive(w.BytesValueSchema))?.value.length;
     echo.close();
 
     // Server push.
+    step("server push");
     const pushed: string[] = [];
     s.handle("/notify/{id}", async (ps) => {
       const m = await ps.receive(w.StringValueSchema);
@@ -54,6 +71,7 @@ try {
     push.close();
 
     // Refusal.
+    step("refusal");
     try {
       await s.open("/nowhere");
       out.notFound = "opened";
@@ -67,11 +85,14 @@ try {
     const count = 256; // 16 MiB per run
     const payload = new Uint8Array(size).map((_, i) => i & 0xff);
     const msg = w.create(w.BytesValueSchema, { value: payload });
-    const wsplexRun = async () => {
+    const wsplexRun = async (r: number) => {
+      step(`wsplex run ${r}: open`);
       const st = await s.open("/sink");
       const t0 = performance.now();
+      step(`wsplex run ${r}: send`);
       for (let i = 0; i < count; i++) await st.send(w.BytesValueSchema, msg);
       st.closeWrite();
+      step(`wsplex run ${r}: receive the count`);
       const total = Number((await st.receive(w.StringValueSchema))?.value);
       const ms = performance.now() - t0;
       st.close();
@@ -84,11 +105,12 @@ try {
       plain.onopen = resolve;
       plain.onerror = reject;
     });
-    const plainRun = async () => {
+    const plainRun = async (r: number) => {
+      step(`plain run ${r}`);
       const t0 = performance.now();
       const done = new Promise<string>((resolve) => (plain.onmessage = (ev) => resolve(String(ev.data))));
       for (let i = 0; i < count; i++) plain.send(payload);
-      plain.send(new Uint8Array(0));
+      plain.send("end");
       const total = Number(await done);
       const ms = performance.now() - t0;
       if (total !== size * count) throw new Error(`plain sink counted ${total}`);
@@ -97,8 +119,8 @@ try {
     const wsplexMBps: number[] = [];
     const plainMBps: number[] = [];
     for (let r = 0; r < 5; r++) {
-      wsplexMBps.push(await wsplexRun());
-      plainMBps.push(await plainRun());
+      wsplexMBps.push(await wsplexRun(r));
+      plainMBps.push(await plainRun(r));
     }
     plain.close();
     out.wsplexMBps = wsplexMBps;
@@ -106,6 +128,7 @@ try {
     s.close();
     return out;
   }, wsURL);
+  const result = await Promise.race([checks, hung]).finally(() => clearTimeout(timer));
   console.log(JSON.stringify({ ...result, pageErrors: errors }));
 } finally {
   await browser.close();
