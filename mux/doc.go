@@ -13,10 +13,12 @@
 //
 // # Wire
 //
-// Each yamux frame travels as one binary WebSocket message (split only at
-// Options.MessageSize), and wsplex adds one frame to yamux: a reset that
-// carries a status, since yamux can only half-close a stream. SPEC.md in the
-// repository root describes every byte.
+// yamux frames travel in binary WebSocket messages of at most
+// Options.MessageSize bytes: a frame that answers the peer goes out at once
+// in a message of its own, and a burst of small frames shares messages and
+// syscalls. wsplex adds one frame to yamux: a reset that carries a status,
+// since yamux can only half-close a stream. SPEC.md in the repository root
+// describes every byte.
 //
 // # Ending streams
 //

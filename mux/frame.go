@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -35,7 +37,8 @@ func (h *header) length() uint32 { return binary.BigEndian.Uint32(h[8:12]) }
 // frameConn sits between yamux and the transport. It knows yamux's frame
 // layout, which buys three things:
 //   - each yamux frame (header and body, written by yamux in two calls)
-//     leaves as one WebSocket message;
+//     leaves whole, never split at a call boundary, and a burst of small
+//     frames leaves in shared messages (see send);
 //   - it follows every stream's lifetime (SYN, FIN, RST in both
 //     directions), so resets can be routed to streams;
 //   - it carries wsplex's reset frame (a Data frame with the RST flag whose
@@ -45,9 +48,27 @@ type frameConn struct {
 	conn    *transport.Conn
 	onClose func() // called once Close has closed the transport
 
-	wmu     sync.Mutex // serializes writes; guards pending
-	pending *header    // a data frame header waiting for its body
-	hdrBuf  header
+	// Outbound. yamux's send goroutine hands over frames with Write (see
+	// send for which are written at once and which are batched). A batch
+	// is written by a flusher goroutine, started when a batch begins and
+	// gone when none is left: while one batch is on the wire the next one
+	// fills, so a burst of small frames shares messages and syscalls, and
+	// yamux, whose stream writes wait for its send goroutine, does not wait
+	// for the syscall. An idle session holds neither goroutine nor buffer.
+	wmu      sync.Mutex // guards the fields below, except received
+	wcond    sync.Cond  // signalled when a batch is taken or a write ends
+	pending  *header    // a data frame header waiting for its body
+	hdrBuf   header
+	batch    *[]byte     // frames not yet taken by the flusher; nil when none
+	flushing bool        // a flusher goroutine is running
+	direct   bool        // a caller is writing a frame itself
+	werr     error       // the first write failure: later writes return it
+	limit    int         // batch size at which Write waits for the flusher
+	directs  int         // frames written by their callers, for tests
+	batches  int         // batches written by the flusher, for tests
+	received atomic.Bool // a frame arrived since the last direct write
+
+	closeTimeout time.Duration // bounds how long Close waits for the flusher
 
 	// Inbound parse state, used only by Read (yamux's receive goroutine).
 	hold        [headerSize]byte // a partial header carried to the next Read
@@ -72,13 +93,16 @@ type streamState struct {
 	stream              *Stream     // nil until Open or Accept returns it
 }
 
-func newFrameConn(c *transport.Conn) *frameConn {
-	return &frameConn{conn: c, streams: make(map[uint32]*streamState)}
+func newFrameConn(c *transport.Conn, messageSize int, closeTimeout time.Duration) *frameConn {
+	f := &frameConn{conn: c, streams: make(map[uint32]*streamState), limit: 4 * messageSize, closeTimeout: closeTimeout}
+	f.wcond.L = &f.wmu
+	return f
 }
 
 // Close closes the transport, with close code 1002 after a protocol error.
 // yamux calls it exactly once, when the session shuts down for any reason.
 func (f *frameConn) Close() error {
+	f.drain()
 	var err error
 	if perr := f.protocolError(); perr != nil {
 		err = f.conn.CloseWithCode(closeProtocolError, perr.Error())
@@ -114,19 +138,14 @@ func (f *frameConn) Write(p []byte) (int, error) {
 	f.wmu.Lock()
 	defer f.wmu.Unlock()
 	if f.pending != nil {
+		// The body; were it not the length the header gives, the byte
+		// stream would still be intact.
 		h := f.pending
 		f.pending = nil
-		if uint32(len(p)) == h.length() {
-			return len(p), f.conn.WriteFrame(h[:], p)
-		}
-		// Not the body we expected; keep the byte stream intact anyway.
-		if err := f.conn.WriteFrame(h[:]); err != nil {
-			return 0, err
-		}
-		return len(p), f.conn.WriteFrame(p)
+		return len(p), f.send(h[:], p)
 	}
 	if len(p) != headerSize {
-		return len(p), f.conn.WriteFrame(p)
+		return len(p), f.send(p, nil)
 	}
 	copy(f.hdrBuf[:], p)
 	h := &f.hdrBuf
@@ -135,7 +154,115 @@ func (f *frameConn) Write(p []byte) (int, error) {
 		f.pending = h
 		return len(p), nil
 	}
-	return len(p), f.conn.WriteFrame(p)
+	return len(p), f.send(p, nil)
+}
+
+// send writes a frame, a header and a body that may be empty. Frames go
+// out in order, one write on the wire at a time. A frame is written at
+// once, on the caller's goroutine, when the peer has sent something since
+// this side last wrote: a request or a reply, as in RPC, which a hop to
+// another goroutine would only delay. A frame that follows this side's own
+// last one with nothing received in between is part of a burst: it is
+// appended to the batch, which the flusher writes while the next frames
+// arrive, so they share messages and syscalls. A frame larger than the
+// batch limit is never copied into a batch; it is written by the caller
+// once the batches before it are out. wmu is held.
+func (f *frameConn) send(hdr, body []byte) error {
+	for {
+		if f.werr != nil {
+			return f.werr
+		}
+		switch {
+		case f.direct:
+			f.wcond.Wait()
+		case !f.flushing && (len(body) > f.limit || f.received.Swap(false)):
+			return f.writeDirect(hdr, body)
+		case len(body) > f.limit, f.batch != nil && len(*f.batch) >= f.limit:
+			f.wcond.Wait()
+		default:
+			if f.batch == nil {
+				f.batch = batchPool.Get().(*[]byte)
+			}
+			*f.batch = append(append(*f.batch, hdr...), body...)
+			if !f.flushing {
+				f.flushing = true
+				go f.flush()
+			}
+			return nil
+		}
+	}
+}
+
+// write writes parts as WebSocket messages. wmu is held on entry and
+// exit, but not during the write.
+func (f *frameConn) write(parts ...[]byte) error {
+	f.wmu.Unlock()
+	err := f.conn.WriteFrame(parts...)
+	f.wmu.Lock()
+	if err != nil && f.werr == nil {
+		f.werr = err
+	}
+	return err
+}
+
+// writeDirect writes a frame on the caller's goroutine. wmu is held.
+func (f *frameConn) writeDirect(hdr, body []byte) error {
+	f.directs++
+	f.direct = true
+	err := f.write(hdr, body)
+	f.direct = false
+	f.wcond.Broadcast()
+	return err
+}
+
+// flush writes batches until none is left. A write failure is kept for
+// later writes to return; the transport has ended the connection by then.
+func (f *frameConn) flush() {
+	f.wmu.Lock()
+	defer f.wmu.Unlock()
+	for f.batch != nil && f.werr == nil {
+		b := f.batch
+		f.batch = nil
+		f.wcond.Broadcast()
+		f.batches++
+		f.write(*b)
+		putBatch(b)
+	}
+	if f.batch != nil {
+		putBatch(f.batch)
+		f.batch = nil
+	}
+	f.flushing = false
+	f.wcond.Broadcast()
+}
+
+// drain waits until the frames written so far are on the wire, the
+// connection failed, or the close timeout passed: Close flushes what yamux
+// wrote before it, as closing a TCP socket does, but a stuck peer cannot
+// hold it for longer than the close timeout.
+func (f *frameConn) drain() {
+	expired := false
+	t := time.AfterFunc(f.closeTimeout, func() {
+		f.wmu.Lock()
+		expired = true
+		f.wcond.Broadcast()
+		f.wmu.Unlock()
+	})
+	defer t.Stop()
+	f.wmu.Lock()
+	defer f.wmu.Unlock()
+	for (f.flushing || f.direct) && f.werr == nil && !expired {
+		f.wcond.Wait()
+	}
+}
+
+// batchPool holds batch buffers. A batch grows to at most the limit plus
+// one frame, so no pooled buffer is larger than about five messages.
+var batchPool = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
+
+func putBatch(b *[]byte) {
+	*b = (*b)[:0]
+	batchPool.Put(b)
 }
 
 // writeReset sends wsplex's reset frame for stream id.
@@ -157,7 +284,7 @@ func (f *frameConn) writeReset(id uint32, st *wsplexv1.Status) error {
 	binary.BigEndian.PutUint32(h[8:12], uint32(len(body)))
 	f.wmu.Lock()
 	defer f.wmu.Unlock()
-	return f.conn.WriteFrame(h[:], body)
+	return f.send(h[:], body)
 }
 
 // Read gives yamux the inbound byte stream minus wsplex reset frames, whose
@@ -184,6 +311,9 @@ func (f *frameConn) Read(p []byte) (int, error) {
 		out, perr := f.scan(p[:n])
 		if perr != nil {
 			return 0, perr
+		}
+		if out > 0 {
+			f.received.Store(true)
 		}
 		if out > 0 || err != nil {
 			return out, err

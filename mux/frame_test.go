@@ -2,12 +2,20 @@ package mux
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
+	"io"
+	"net"
+	"net/http"
+	"sync"
 	"testing"
+	"time"
 
+	"github.com/gorilla/websocket"
 	"google.golang.org/protobuf/proto"
 
 	wsplexv1 "github.com/wsplex/wsplex/proto/wsplex/v1"
+	"github.com/wsplex/wsplex/transport"
 )
 
 func frame(typ byte, flags uint16, id uint32, body []byte) []byte {
@@ -108,4 +116,221 @@ func TestScanPassesForeignBytesToYamux(t *testing.T) {
 	if err != nil || n != len(in) {
 		t.Fatalf("scan = %d, %v; want all bytes passed for yamux to reject", n, err)
 	}
+}
+
+// pipeListener hands one net.Pipe end to an http.Server.
+type pipeListener struct {
+	conns chan net.Conn
+	done  chan struct{}
+	once  sync.Once
+}
+
+func (l *pipeListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *pipeListener) Close() error   { l.once.Do(func() { close(l.done) }); return nil }
+func (l *pipeListener) Addr() net.Addr { return pipeAddr{} }
+
+type pipeAddr struct{}
+
+func (pipeAddr) Network() string { return "pipe" }
+func (pipeAddr) String() string  { return "pipe" }
+
+// pipeFrameConn returns a frameConn over a WebSocket whose TCP is
+// replaced by net.Pipe, and the raw WebSocket at the other end. A pipe has
+// no buffer: a write waits until the peer reads it, which makes the
+// moments when frames are written, and so how they are batched, exact.
+// A real http.Server and gorilla do the upgrade.
+func pipeFrameConn(t *testing.T) (*frameConn, *websocket.Conn) {
+	t.Helper()
+	clientEnd, serverEnd := net.Pipe()
+	ln := &pipeListener{conns: make(chan net.Conn, 1), done: make(chan struct{})}
+	ln.conns <- serverEnd
+	peers := make(chan *websocket.Conn, 1)
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := (&websocket.Upgrader{}).Upgrade(w, r, nil)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		peers <- ws
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	d := websocket.Dialer{NetDialContext: func(context.Context, string, string) (net.Conn, error) { return clientEnd, nil }}
+	ws, _, err := d.Dial("ws://pipe/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer := <-peers
+	tc, err := transport.New(ws, &transport.Options{DirectRead: true, KeepAliveInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fc := newFrameConn(tc, tc.Options().MessageSize, tc.Options().CloseTimeout)
+	t.Cleanup(func() { fc.Close() })
+	t.Cleanup(func() { peer.Close() }) // first, so that fc.Close need not wait for it
+	return fc, peer
+}
+
+// writeFrame writes a data frame as yamux does: header, then body.
+func writeFrame(t *testing.T, fc *frameConn, id uint32, body []byte) {
+	t.Helper()
+	fr := frame(typeData, 0, id, body)
+	if _, err := fc.Write(fr[:headerSize]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fc.Write(fr[headerSize:]); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// readMessages reads binary messages until it has n bytes.
+func readMessages(t *testing.T, ws *websocket.Conn, n int) (got []byte, messages int) {
+	t.Helper()
+	for len(got) < n {
+		_, p, err := ws.ReadMessage()
+		if err != nil {
+			t.Fatalf("after %d of %d bytes: %v", len(got), n, err)
+		}
+		got = append(got, p...)
+		messages++
+	}
+	return got, messages
+}
+
+// TestBurstSharesMessages writes 50 small frames while the peer reads
+// nothing. None of the writes may wait for the peer (over a pipe, a write
+// on yamux's goroutine would), and the frames must arrive intact in at most
+// two messages: the first batch, on the wire while the rest gathered, and
+// the rest.
+func TestBurstSharesMessages(t *testing.T) {
+	fc, peer := pipeFrameConn(t)
+	var want []byte
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 50 {
+			writeFrame(t, fc, 1, bytes.Repeat([]byte{byte(i)}, 100))
+		}
+	}()
+	for i := range 50 {
+		want = append(want, frame(typeData, 0, 1, bytes.Repeat([]byte{byte(i)}, 100))...)
+	}
+	// A guard, not a wait: the writes end at once, or never.
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the writes waited for the peer to read")
+	}
+	got, messages := readMessages(t, peer, len(want))
+	if !bytes.Equal(got, want) {
+		t.Fatal("frames arrived changed")
+	}
+	if messages > 2 {
+		t.Fatalf("50 frames took %d messages, want 1 or 2", messages)
+	}
+}
+
+// TestReplyIsWrittenDirectly checks the other half of the rule: a frame
+// written after one arrived is a reply, written at once on the caller's
+// goroutine, not handed to a flusher.
+func TestReplyIsWrittenDirectly(t *testing.T) {
+	fc, peer := pipeFrameConn(t)
+	request := frame(typeData, flagSYN, 2, []byte("request"))
+	go peer.WriteMessage(websocket.BinaryMessage, request)
+	buf := make([]byte, 4096)
+	n, err := io.ReadAtLeast(fc, buf, len(request))
+	if err != nil || !bytes.Equal(buf[:n], request) {
+		t.Fatalf("read %x, %v", buf[:n], err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		writeFrame(t, fc, 2, []byte("reply"))
+	}()
+	got, _ := readMessages(t, peer, headerSize+len("reply"))
+	<-done
+	if want := frame(typeData, 0, 2, []byte("reply")); !bytes.Equal(got, want) {
+		t.Fatalf("got %x, want %x", got, want)
+	}
+	fc.wmu.Lock()
+	defer fc.wmu.Unlock()
+	if fc.directs != 1 || fc.batches != 0 {
+		t.Fatalf("the reply went out in %d direct writes and %d batches, want 1 and 0", fc.directs, fc.batches)
+	}
+}
+
+// TestLargeFrameKeepsOrder writes small frames, a frame too large to
+// batch, then small ones, while the peer reads nothing at first: the large
+// frame must wait for the batch before it, and everything must arrive in
+// the order written.
+func TestLargeFrameKeepsOrder(t *testing.T) {
+	fc, peer := pipeFrameConn(t)
+	large := bytes.Repeat([]byte{7}, fc.limit+1)
+	var want []byte
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i, body := range [][]byte{[]byte("a"), []byte("b"), large, []byte("c")} {
+			writeFrame(t, fc, uint32(2*i+1), body)
+		}
+	}()
+	for i, body := range [][]byte{[]byte("a"), []byte("b"), large, []byte("c")} {
+		want = append(want, frame(typeData, 0, uint32(2*i+1), body)...)
+	}
+	got, _ := readMessages(t, peer, len(want))
+	<-done
+	if !bytes.Equal(got, want) {
+		t.Fatal("frames arrived out of order or changed")
+	}
+}
+
+// TestCloseFlushesBatches closes the conn while batched frames wait for a
+// peer that has not read yet: Close must deliver them before the close
+// message, as closing a TCP socket delivers what was written.
+func TestCloseFlushesBatches(t *testing.T) {
+	fc, peer := pipeFrameConn(t)
+	var want []byte
+	for i := range 20 {
+		body := bytes.Repeat([]byte{byte(i)}, 1000)
+		writeFrame(t, fc, 1, body)
+		want = append(want, frame(typeData, 0, 1, body)...)
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- fc.Close() }()
+	got, _ := readMessages(t, peer, len(want))
+	if !bytes.Equal(got, want) {
+		t.Fatal("frames arrived changed")
+	}
+	if _, _, err := peer.ReadMessage(); !websocket.IsCloseError(err, websocket.CloseNormalClosure) {
+		t.Fatalf("after the frames: %v, want close 1000", err)
+	}
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestWriteFailsAfterPeerVanishes: once a batch cannot be written, the
+// next writes fail rather than queue frames forever.
+func TestWriteFailsAfterPeerVanishes(t *testing.T) {
+	fc, peer := pipeFrameConn(t)
+	writeFrame(t, fc, 1, []byte("lost"))
+	peer.NetConn().Close()
+	fr := frame(typeData, 0, 1, []byte("x"))
+	for range 1 << 20 {
+		if _, err := fc.Write(fr[:headerSize]); err != nil {
+			return
+		}
+		if _, err := fc.Write(fr[headerSize:]); err != nil {
+			return
+		}
+	}
+	t.Fatal("a million writes after the peer vanished, and none failed")
 }

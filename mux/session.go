@@ -44,7 +44,7 @@ type Session struct {
 func newSession(base context.Context, conn *transport.Conn, client bool, o Options) *Session {
 	s := &Session{
 		conn:    conn,
-		fc:      newFrameConn(conn),
+		fc:      newFrameConn(conn, conn.Options().MessageSize, conn.Options().CloseTimeout),
 		opts:    o,
 		log:     o.Logger,
 		client:  client,

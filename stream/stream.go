@@ -311,7 +311,7 @@ func isTimeout(err error) bool {
 }
 
 // writeDelimited writes m, length-delimited as protodelim reads it, in one
-// Write, so that it leaves as one yamux frame and one WebSocket message.
+// Write, so that it leaves as one yamux frame (when the window allows).
 // It marshals into a pooled buffer: protodelim.MarshalTo would allocate
 // the encoding of every message and write it in two pieces.
 func writeDelimited(w io.Writer, m proto.Message) error {

@@ -111,6 +111,9 @@ func New(ws *websocket.Conn, opts *Options) (*Conn, error) {
 	return c, nil
 }
 
+// Options returns the options in effect, with the defaults filled in.
+func (c *Conn) Options() Options { return c.opts }
+
 // LocalAddr returns the local address of the underlying TCP connection.
 func (c *Conn) LocalAddr() net.Addr { return c.ws.LocalAddr() }
 
