@@ -439,8 +439,79 @@ func (c *countedConn) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// BenchmarkIdle reports what idle sessions and streams hold, both ends
+// together: B/session and goroutines/session for 100 sessions, B/stream
+// for 1000 streams opened by the client and accepted (and held, with no
+// goroutine) by the server, as yamux's own streams are. For wsplex it also
+// reports B/handled-stream: 1000 named streams, each served by a Router
+// handler goroutine that waits, which is what a server built on package
+// stream pays.
 func BenchmarkIdle(b *testing.B) {
-	const sessions = 100
+	const sessions, streams = 100, 1000
+	b.Run("yamux-tcp", func(b *testing.B) {
+		for b.Loop() {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				b.Fatal(err)
+			}
+			accepted := make(chan *yamux.Session, sessions)
+			go func() {
+				for {
+					c, err := ln.Accept()
+					if err != nil {
+						return
+					}
+					s, err := yamux.Server(c, nil)
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					accepted <- s
+				}
+			}()
+			before, g0 := heapAndStack()
+			var clients, servers []*yamux.Session
+			for range sessions {
+				c, err := net.Dial("tcp", ln.Addr().String())
+				if err != nil {
+					b.Fatal(err)
+				}
+				s, err := yamux.Client(c, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				clients = append(clients, s)
+				servers = append(servers, <-accepted)
+			}
+			after, g1 := heapAndStack()
+			b.ReportMetric(float64(after-before)/sessions, "B/session")
+			b.ReportMetric(float64(g1-g0)/sessions, "goroutines/session")
+
+			var held []net.Conn
+			for range streams {
+				c, err := clients[0].OpenStream()
+				if err != nil {
+					b.Fatal(err)
+				}
+				s, err := servers[0].AcceptStream()
+				if err != nil {
+					b.Fatal(err)
+				}
+				held = append(held, c, s)
+			}
+			withStreams, _ := heapAndStack()
+			b.ReportMetric(float64(withStreams-after)/streams, "B/stream")
+
+			for _, c := range held {
+				c.Close()
+			}
+			for i := range clients {
+				clients[i].Close()
+				servers[i].Close()
+			}
+			ln.Close()
+		}
+	})
 	b.Run("wsplex", func(b *testing.B) {
 		for b.Loop() {
 			routes := stream.NewRouter(nil)
@@ -451,7 +522,7 @@ func BenchmarkIdle(b *testing.B) {
 			accepted := make(chan *mux.Session, sessions)
 			h, err := mux.NewHandler(func(s *mux.Session) {
 				accepted <- s
-				routes.Serve(s)
+				<-s.Done()
 			}, nil)
 			if err != nil {
 				b.Fatal(err)
@@ -460,35 +531,53 @@ func BenchmarkIdle(b *testing.B) {
 			url := wsURL(srv.URL)
 
 			before, g0 := heapAndStack()
-			var clients []*mux.Session
+			var clients, servers []*mux.Session
 			for range sessions {
 				s, err := mux.Dial(context.Background(), url, nil)
 				if err != nil {
 					b.Fatal(err)
 				}
-				<-accepted
 				clients = append(clients, s)
+				servers = append(servers, <-accepted)
 			}
 			after, g1 := heapAndStack()
 			b.ReportMetric(float64(after-before)/sessions, "B/session")
 			b.ReportMetric(float64(g1-g0)/sessions, "goroutines/session")
 
-			const streams = 1000
-			var open []*stream.Stream
+			var held []*mux.Stream
 			for range streams {
-				s, err := stream.Open(context.Background(), clients[0], "/idle", nil)
+				c, err := clients[0].Open(context.Background())
+				if err != nil {
+					b.Fatal(err)
+				}
+				s, err := servers[0].Accept(context.Background())
+				if err != nil {
+					b.Fatal(err)
+				}
+				held = append(held, c, s)
+			}
+			withStreams, _ := heapAndStack()
+			b.ReportMetric(float64(withStreams-after)/streams, "B/stream")
+
+			go routes.Serve(servers[1])
+			var named []*stream.Stream
+			for range streams {
+				s, err := stream.Open(context.Background(), clients[1], "/idle", nil)
 				if err != nil {
 					b.Fatal(err)
 				}
 				if _, err := s.Response(context.Background()); err != nil {
 					b.Fatal(err)
 				}
-				open = append(open, s)
+				named = append(named, s)
 			}
-			withStreams, _ := heapAndStack()
-			b.ReportMetric(float64(withStreams-after)/streams, "B/stream")
+			withNamed, _ := heapAndStack()
+			b.ReportMetric(float64(withNamed-withStreams)/streams, "B/handled-stream")
 
-			for _, s := range open {
+			for _, s := range held {
+				s.Close()
+			}
+			for _, s := range named {
 				s.Close()
 			}
 			for _, s := range clients {
@@ -502,12 +591,12 @@ func BenchmarkIdle(b *testing.B) {
 
 // heapAndStack returns live heap plus stack bytes and the goroutine count,
 // after a GC.
-func heapAndStack() (uint64, int) {
+func heapAndStack() (int64, int) {
 	runtime.GC()
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	return ms.HeapAlloc + ms.StackInuse, runtime.NumGoroutine()
+	return int64(ms.HeapAlloc + ms.StackInuse), runtime.NumGoroutine()
 }
 
 // --- the stacks under comparison ---
