@@ -398,18 +398,26 @@ func BenchmarkCompression(b *testing.B) {
 					b.Fatal(err)
 				}
 				defer s.Close()
-				text := make([]byte, 0, sz.n)
-				for i := 0; len(text) < sz.n; i++ {
-					text = fmt.Appendf(text, `{"id":%d,"user":"user-%d","room":"lobby","text":"hello from the benchmark"},`, i, i%50)
+				// Consecutive messages differ, as a log or chat feed's do:
+				// frames that share a WebSocket message are compressed
+				// together, and copies of one message would flatter that.
+				var msgs []*wrapperspb.StringValue
+				for k := range 64 {
+					text := make([]byte, 0, sz.n)
+					for i := k * 1000; len(text) < sz.n; i++ {
+						text = fmt.Appendf(text, `{"id":%d,"user":"user-%d","room":"lobby","text":"hello from the benchmark"},`, i, i%50)
+					}
+					msgs = append(msgs, wrapperspb.String(string(text[:sz.n])))
 				}
-				msg := wrapperspb.String(string(text[:sz.n]))
 				b.SetBytes(int64(sz.n))
 				b.ReportAllocs()
 				start := wire.n.Load()
+				i := 0
 				for b.Loop() {
-					if err := s.Send(msg); err != nil {
+					if err := s.Send(msgs[i%len(msgs)]); err != nil {
 						b.Fatal(err)
 					}
+					i++
 				}
 				b.ReportMetric(float64(wire.n.Load()-start)/float64(b.N), "wire-B/op")
 			})
