@@ -15,8 +15,9 @@
 //
 // yamux frames travel in binary WebSocket messages of at most
 // Options.MessageSize bytes: a frame that answers the peer goes out at once
-// in a message of its own, and a burst of small frames shares messages and
-// syscalls. wsplex adds one frame to yamux: a reset that carries a status,
+// unless a batch is already on its way, and a burst of small frames shares
+// messages and syscalls; no frame is split unless it is larger than a
+// message. wsplex adds one frame to yamux: a reset that carries a status,
 // since yamux can only half-close a stream. SPEC.md in the repository root
 // describes every byte.
 //

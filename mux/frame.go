@@ -3,11 +3,13 @@ package mux
 import (
 	"encoding/binary"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"google.golang.org/protobuf/proto"
 
 	wsplexv1 "github.com/wsplex/wsplex/proto/wsplex/v1"
@@ -66,7 +68,7 @@ type frameConn struct {
 	limit    int         // batch size at which Write waits for the flusher
 	directs  int         // frames written by their callers, for tests
 	batches  int         // batches written by the flusher, for tests
-	received atomic.Bool // a frame arrived since the last direct write
+	received atomic.Bool // a frame arrived since this side last wrote one
 
 	closeTimeout time.Duration // bounds how long Close waits for the flusher
 
@@ -102,12 +104,13 @@ func newFrameConn(c *transport.Conn, messageSize int, closeTimeout time.Duration
 // Close closes the transport, with close code 1002 after a protocol error.
 // yamux calls it exactly once, when the session shuts down for any reason.
 func (f *frameConn) Close() error {
-	f.drain()
+	deadline := time.Now().Add(f.closeTimeout)
+	f.drain(deadline)
 	var err error
 	if perr := f.protocolError(); perr != nil {
-		err = f.conn.CloseWithCode(closeProtocolError, perr.Error())
+		err = f.conn.CloseWithCodeBefore(closeProtocolError, perr.Error(), deadline)
 	} else {
-		err = f.conn.Close()
+		err = f.conn.CloseWithCodeBefore(websocket.CloseNormalClosure, "", deadline)
 	}
 	if f.onClose != nil {
 		f.onClose()
@@ -158,16 +161,19 @@ func (f *frameConn) Write(p []byte) (int, error) {
 }
 
 // send writes a frame, a header and a body that may be empty. Frames go
-// out in order, one write on the wire at a time. A frame is written at
-// once, on the caller's goroutine, when the peer has sent something since
-// this side last wrote: a request or a reply, as in RPC, which a hop to
-// another goroutine would only delay. A frame that follows this side's own
-// last one with nothing received in between is part of a burst: it is
-// appended to the batch, which the flusher writes while the next frames
-// arrive, so they share messages and syscalls. A frame larger than the
-// batch limit is never copied into a batch; it is written by the caller
-// once the batches before it are out. wmu is held.
+// out in order, one write on the wire at a time. When no batch is being
+// written, a frame is written at once, on the caller's goroutine, if the
+// peer has sent something since this side last wrote: a request or a
+// reply, as in RPC, which a hop to another goroutine would only delay. A
+// frame that follows this side's own last one with nothing received in
+// between is part of a burst, and so is any frame while a batch is being
+// written: it is appended to the batch, which the flusher writes while the
+// next frames arrive, so they share messages and syscalls. A batch never
+// holds more than one message, so no frame in it is split across two; a
+// frame larger than that is never copied into a batch but written by the
+// caller once the batches before it are out. wmu is held.
 func (f *frameConn) send(hdr, body []byte) error {
+	n := len(hdr) + len(body)
 	for {
 		if f.werr != nil {
 			return f.werr
@@ -175,14 +181,15 @@ func (f *frameConn) send(hdr, body []byte) error {
 		switch {
 		case f.direct:
 			f.wcond.Wait()
-		case !f.flushing && (len(body) > f.limit || f.received.Swap(false)):
+		case !f.flushing && (n > f.limit || f.received.Swap(false)):
 			return f.writeDirect(hdr, body)
-		case len(body) > f.limit, f.batch != nil && len(*f.batch) >= f.limit:
+		case n > f.limit, f.batch != nil && len(*f.batch)+n > f.limit:
 			f.wcond.Wait()
 		default:
 			if f.batch == nil {
 				f.batch = batchPool.Get().(*[]byte)
 			}
+			f.received.Store(false)
 			*f.batch = append(append(*f.batch, hdr...), body...)
 			if !f.flushing {
 				f.flushing = true
@@ -237,12 +244,13 @@ func (f *frameConn) flush() {
 }
 
 // drain waits until the frames written so far are on the wire, the
-// connection failed, or the close timeout passed: Close flushes what yamux
+// connection failed, or the deadline passed: Close flushes what yamux
 // wrote before it, as closing a TCP socket does, but a stuck peer cannot
-// hold it for longer than the close timeout.
-func (f *frameConn) drain() {
+// hold it past the close timeout, which drain and the transport's closing
+// handshake share. Writes after drain fail with net.ErrClosed.
+func (f *frameConn) drain(deadline time.Time) {
 	expired := false
-	t := time.AfterFunc(f.closeTimeout, func() {
+	t := time.AfterFunc(time.Until(deadline), func() {
 		f.wmu.Lock()
 		expired = true
 		f.wcond.Broadcast()
@@ -254,13 +262,15 @@ func (f *frameConn) drain() {
 	for (f.flushing || f.direct) && f.werr == nil && !expired {
 		f.wcond.Wait()
 	}
+	if f.werr == nil {
+		f.werr = net.ErrClosed
+	}
 }
 
-// batchPool holds batch buffers. A batch grows to at most the limit (one
-// message) plus one frame no larger than the limit, so no pooled buffer is
-// larger than two messages. The limit is one message, not more, so that a
-// reply queued behind a bulk stream's batch waits for at most about one
-// message: four messages doubled the p99 of BenchmarkHeadOfLine.
+// batchPool holds batch buffers. A batch holds at most the limit, one
+// message; not more, so that a reply queued behind a bulk stream's batch
+// waits for at most one message: four messages doubled the p99 of
+// BenchmarkHeadOfLine.
 var batchPool = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
 
 func putBatch(b *[]byte) {

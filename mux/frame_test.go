@@ -149,6 +149,11 @@ func (pipeAddr) String() string  { return "pipe" }
 // A real http.Server and gorilla do the upgrade.
 func pipeFrameConn(t *testing.T) (*frameConn, *websocket.Conn) {
 	t.Helper()
+	return pipeFrameConnWith(t, &transport.Options{DirectRead: true, KeepAliveInterval: -1})
+}
+
+func pipeFrameConnWith(t *testing.T, opts *transport.Options) (*frameConn, *websocket.Conn) {
+	t.Helper()
 	clientEnd, serverEnd := net.Pipe()
 	ln := &pipeListener{conns: make(chan net.Conn, 1), done: make(chan struct{})}
 	ln.conns <- serverEnd
@@ -169,7 +174,7 @@ func pipeFrameConn(t *testing.T) (*frameConn, *websocket.Conn) {
 		t.Fatal(err)
 	}
 	peer := <-peers
-	tc, err := transport.New(ws, &transport.Options{DirectRead: true, KeepAliveInterval: -1})
+	tc, err := transport.New(ws, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -333,4 +338,70 @@ func TestWriteFailsAfterPeerVanishes(t *testing.T) {
 		}
 	}
 	t.Fatal("a million writes after the peer vanished, and none failed")
+}
+
+// TestBatchesDoNotSplitFrames writes a burst of 10 KB frames, which do not
+// divide a 64 KiB message evenly: every message must still end where a
+// frame ends.
+func TestBatchesDoNotSplitFrames(t *testing.T) {
+	fc, peer := pipeFrameConn(t)
+	body := bytes.Repeat([]byte{1}, 10000)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 40 {
+			writeFrame(t, fc, 1, body)
+		}
+	}()
+	size := headerSize + len(body)
+	for got := 0; got < 40*size; {
+		_, p, err := peer.ReadMessage()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(p)%size != 0 {
+			t.Fatalf("a message of %d bytes splits a %d-byte frame", len(p), size)
+		}
+		got += len(p)
+	}
+	<-done
+}
+
+// TestWriteAfterCloseFails: a frame written after Close must fail, not
+// report success and vanish.
+func TestWriteAfterCloseFails(t *testing.T) {
+	fc, peer := pipeFrameConn(t)
+	go func() {
+		for {
+			if _, _, err := peer.ReadMessage(); err != nil {
+				return
+			}
+		}
+	}()
+	if err := fc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	fr := frame(typeData, 0, 1, []byte("late"))
+	_, err1 := fc.Write(fr[:headerSize])
+	_, err2 := fc.Write(fr[headerSize:])
+	if err1 == nil && err2 == nil {
+		t.Fatal("a frame written after Close was accepted")
+	}
+}
+
+// TestCloseTimeoutBoundsFlushAndHandshake closes while batched frames wait
+// for a peer that never reads: flushing them and the closing handshake
+// share one close timeout, so Close must not take two.
+func TestCloseTimeoutBoundsFlushAndHandshake(t *testing.T) {
+	const timeout = 500 * time.Millisecond
+	fc, _ := pipeFrameConnWith(t, &transport.Options{DirectRead: true, KeepAliveInterval: -1, CloseTimeout: timeout})
+	for range 3 {
+		writeFrame(t, fc, 1, []byte("never read"))
+	}
+	start := time.Now()
+	fc.Close()
+	// A bound on correctness, not speed: two timeouts would be 1 s.
+	if d := time.Since(start); d > timeout+300*time.Millisecond {
+		t.Fatalf("Close took %v with a close timeout of %v", d, timeout)
+	}
 }

@@ -258,7 +258,9 @@ func (s *Session) closedError() error {
 	select {
 	case <-s.done:
 	case <-time.After(s.opts.closeWait()):
-		// yamux reported shutdown before our watcher ran; it will soon.
+		// yamux reported shutdown, but Close is still flushing or the
+		// transport is still closing: the cause is not known yet.
+		return ErrSessionClosed
 	}
 	if s.err == nil || s.err == ErrSessionClosed {
 		return ErrSessionClosed

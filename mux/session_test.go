@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -153,6 +154,55 @@ func TestResetCarriesStatusToBothEnds(t *testing.T) {
 	}
 	if _, err := a.Write(got); !errors.As(err, &re) || re.Remote {
 		t.Fatalf("local write after reset: %v", err)
+	}
+}
+
+// TestResetThenCloseFromTheWriter resets a stream from one goroutine while
+// another is blocked writing to it; the writer, unblocked, closes the
+// stream at once, as a deferred Close does. Whatever the timing, the peer
+// must read the reset after the data, never a clean end of cut-off data:
+// the writer's Close must not get its FIN out ahead of the reset frame.
+func TestResetThenCloseFromTheWriter(t *testing.T) {
+	client, server := plextest.SessionPair(t, &mux.Options{WindowSize: 256 << 10})
+	// Many at once: the reset frame and the FIN race for the wire through
+	// different paths, and a busy session widens the race.
+	const streams = 16
+	for round := range 20 {
+		var wg sync.WaitGroup
+		errs := make(chan error, streams)
+		for range streams {
+			a, b := streamPair(t, client, server)
+			wg.Go(func() {
+				blocked := make(chan struct{})
+				done := make(chan struct{})
+				go func() {
+					defer close(done)
+					defer a.Close()
+					buf := make([]byte, 64<<10)
+					for n := 0; ; n++ {
+						if n == 4 { // the 256 KiB window is full: the next Write blocks
+							close(blocked)
+						}
+						if _, err := a.Write(buf); err != nil {
+							return
+						}
+					}
+				}()
+				<-blocked
+				a.Reset(wsplexv1.Code_CODE_UNAVAILABLE, "stop")
+				_, err := io.Copy(io.Discard, b)
+				var re *mux.ResetError
+				if !errors.As(err, &re) || re.Code != wsplexv1.Code_CODE_UNAVAILABLE {
+					errs <- fmt.Errorf("round %d: the peer read %v, want the reset", round, err)
+				}
+				<-done
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
 	}
 }
 

@@ -33,6 +33,7 @@ type Stream struct {
 
 	mu          sync.Mutex
 	reset       *ResetError
+	resetSent   chan struct{} // closed once a local reset's frame is written
 	closed      bool
 	sawEOF      bool
 	writeClosed bool
@@ -170,9 +171,11 @@ func (s *Stream) Reset(code wsplexv1.Code, message string) error {
 		return nil
 	}
 	s.reset = r
+	s.resetSent = make(chan struct{})
 	_ = s.ys.SetDeadline(past) // unblock our own pending calls
 	s.mu.Unlock()
 	err := s.sess.fc.writeReset(s.id, &wsplexv1.Status{Code: code, Message: message})
+	close(s.resetSent)
 	_ = s.ys.Close()
 	s.cancel(r)
 	if err != nil {
@@ -189,11 +192,18 @@ func (s *Stream) Close() error {
 	s.closeOnce.Do(func() {
 		s.mu.Lock()
 		tellPeer := s.reset == nil && !s.sawEOF
+		resetSent := s.resetSent
 		s.closed = true
 		_ = s.ys.SetDeadline(past)
 		s.mu.Unlock()
 		if tellPeer {
 			_ = s.sess.fc.writeReset(s.id, &wsplexv1.Status{Code: wsplexv1.Code_CODE_OK})
+		}
+		if resetSent != nil {
+			// A Reset on another goroutine unblocked a Write whose caller
+			// now closes: yamux's FIN must not overtake the reset frame,
+			// or the peer would read a clean end of truncated data.
+			<-resetSent
 		}
 		_ = s.ys.Close()
 		s.cancel(net.ErrClosed)

@@ -549,12 +549,19 @@ func (c *Conn) Close() error {
 // (protocol error) or 1011 (internal error), for the peer to see. The
 // reason is cut to fit a control frame.
 func (c *Conn) CloseWithCode(code int, reason string) error {
+	return c.CloseWithCodeBefore(code, reason, time.Now().Add(c.opts.CloseTimeout))
+}
+
+// CloseWithCodeBefore is CloseWithCode with the whole close bounded by
+// deadline instead of Options.CloseTimeout from now: for a layer above that
+// spent part of the close timeout flushing its own buffers first.
+func (c *Conn) CloseWithCodeBefore(code int, reason string, deadline time.Time) error {
 	if len(reason) > maxCloseReason {
 		reason = reason[:maxCloseReason]
 	}
 	c.closeOnce.Do(func() {
 		close(c.closed)
-		ctx, cancel := context.WithTimeout(context.Background(), c.opts.CloseTimeout)
+		ctx, cancel := context.WithDeadline(context.Background(), deadline)
 		defer cancel()
 		// Let a Write in progress finish queueing, so that what it queued
 		// is flushed below; later Writes see closed.
