@@ -451,17 +451,7 @@ func TestShutdownDrainsThenCloses(t *testing.T) {
 	shut := make(chan error, 1)
 	go func() { shut <- srv.Handler.Shutdown(context.Background()) }()
 
-	// New sessions are refused while draining...
-	for {
-		_, err := mux.Dial(t.Context(), srv.URL, nil)
-		if err == nil {
-			t.Fatal("dial during shutdown succeeded")
-		}
-		if strings.Contains(err.Error(), "503") {
-			break
-		}
-	}
-	// ...the peer may open no new streams once the go-away arrives...
+	// The peer may open no new streams once the go-away arrives...
 	for {
 		s, err := client.Open(t.Context())
 		if errors.Is(err, mux.ErrGoAway) {
@@ -478,6 +468,11 @@ func TestShutdownDrainsThenCloses(t *testing.T) {
 			t.Fatalf("stream opened during shutdown: %v", err)
 		}
 		s.Close()
+	}
+	// ...which Shutdown sends after it stopped taking sessions: from now
+	// on new sessions are refused...
+	if _, err := mux.Dial(t.Context(), srv.URL, nil); err == nil || !strings.Contains(err.Error(), "503") {
+		t.Fatalf("dial during shutdown: %v, want a 503 refusal", err)
 	}
 	// ...and the open stream still carries data.
 	if _, err := a.Write([]byte("still")); err != nil {
