@@ -145,16 +145,16 @@ func TestDialHandshakeTimeout(t *testing.T) {
 }
 
 func TestMaxSessions(t *testing.T) {
-	h, err := mux.NewHandler(func(s *mux.Session) { <-s.Done() }, &mux.HandlerOptions{MaxSessions: 2})
+	served := make(chan *mux.Session, 3)
+	h, err := mux.NewHandler(func(s *mux.Session) {
+		served <- s
+		<-s.Done()
+	}, &mux.HandlerOptions{MaxSessions: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer h.Close()
-	returned := make(chan struct{}, 3)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h.ServeHTTP(w, r)
-		returned <- struct{}{} // the session's slot is free
-	}))
+	srv := httptest.NewServer(h)
 	defer srv.Close()
 	url := plextest.WebSocketURL(srv.URL)
 	dial := func() (*mux.Session, error) {
@@ -168,6 +168,7 @@ func TestMaxSessions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	aServed := <-served
 	if _, err := dial(); err != nil {
 		t.Fatal(err)
 	}
@@ -177,10 +178,9 @@ func TestMaxSessions(t *testing.T) {
 	if !errors.As(err, &re) || re.StatusCode != http.StatusServiceUnavailable || !strings.Contains(re.Message, "limit of 2 sessions") {
 		t.Fatalf("third dial: %v, want a *RefusedError with 503 naming the limit", err)
 	}
-	<-returned // the refused request
 
 	a.Close()
-	<-returned
+	<-aServed.Done() // the session's slot is free once it has ended
 	if _, err := dial(); err != nil {
 		t.Fatalf("dial after a session ended: %v", err)
 	}

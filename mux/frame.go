@@ -82,21 +82,23 @@ type frameConn struct {
 	broken      bool // the peer broke the frame layout; pass bytes blindly
 
 	mu          sync.Mutex // guards streams and protoErr
-	streams     map[uint32]*streamState
+	streams     map[uint32]*Stream
 	peerStreams int   // entries of streams the peer opened
 	protoErr    error // why the peer broke the protocol, for Close and Session.Err
 }
 
-// streamState follows one yamux stream from SYN until both FINs or a RST.
-type streamState struct {
-	localFIN, remoteFIN bool
-	peerOpened          bool        // the peer sent the SYN
-	reset               *ResetError // a reset that arrived before attach
-	stream              *Stream     // nil until Open or Accept returns it
-}
+// A Stream's frame-layer state, in Stream.frame, guarded by frameConn.mu.
+// Streams are tracked from SYN until both FINs or a RST: the frame layer
+// makes the Stream when it sees the SYN, and Open or Accept adopts it, so
+// that a reset arriving before then is kept with it.
+const (
+	localFIN   uint8 = 1 << iota // this side sent its FIN
+	remoteFIN                    // the peer sent its FIN
+	peerOpened                   // the peer sent the SYN
+)
 
 func newFrameConn(c *transport.Conn, messageSize int, closeTimeout time.Duration) *frameConn {
-	f := &frameConn{conn: c, streams: make(map[uint32]*streamState), limit: messageSize, closeTimeout: closeTimeout}
+	f := &frameConn{conn: c, streams: make(map[uint32]*Stream), limit: messageSize, closeTimeout: closeTimeout}
 	f.wcond.L = &f.wmu
 	return f
 }
@@ -411,11 +413,12 @@ func (f *frameConn) track(h *header, inbound bool) {
 	defer f.mu.Unlock()
 	st := f.streams[id]
 	if fl&flagSYN != 0 && st == nil {
-		st = &streamState{peerOpened: inbound}
-		f.streams[id] = st
+		st = &Stream{id: id}
 		if inbound {
+			st.frame = peerOpened
 			f.peerStreams++
 		}
+		f.streams[id] = st
 	}
 	if st == nil {
 		return
@@ -426,20 +429,20 @@ func (f *frameConn) track(h *header, inbound bool) {
 	}
 	if fl&flagFIN != 0 {
 		if inbound {
-			st.remoteFIN = true
+			st.frame |= remoteFIN
 		} else {
-			st.localFIN = true
+			st.frame |= localFIN
 		}
-		if st.localFIN && st.remoteFIN {
+		if st.frame&(localFIN|remoteFIN) == localFIN|remoteFIN {
 			f.forget(id, st)
 		}
 	}
 }
 
 // forget drops a finished stream. f.mu is held.
-func (f *frameConn) forget(id uint32, st *streamState) {
+func (f *frameConn) forget(id uint32, st *Stream) {
 	delete(f.streams, id)
-	if st.peerOpened {
+	if st.frame&peerOpened != 0 {
 		f.peerStreams--
 	}
 }
@@ -462,14 +465,7 @@ func (f *frameConn) deliverReset(id uint32, reason []byte) {
 		rerr.Code, rerr.Message = st.Code, st.Message
 	}
 	f.mu.Lock()
-	state := f.streams[id]
-	var s *Stream
-	if state != nil {
-		s = state.stream
-		if s == nil && state.reset == nil {
-			state.reset = rerr
-		}
-	}
+	s := f.streams[id]
 	f.mu.Unlock()
 	if s != nil {
 		s.peerReset(rerr)
@@ -482,21 +478,16 @@ func (f *frameConn) remoteFIN(id uint32) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	st := f.streams[id]
-	return st == nil || st.remoteFIN
+	return st == nil || st.frame&remoteFIN != 0
 }
 
-// attach links a Stream to its state once Open or Accept created it, and
-// applies a reset that arrived first.
-func (f *frameConn) attach(s *Stream) {
+// adopt returns the Stream tracked for id since its SYN, or a new one if
+// it is no longer tracked (a RST came already).
+func (f *frameConn) adopt(id uint32) *Stream {
 	f.mu.Lock()
-	st := f.streams[s.id]
-	var early *ResetError
-	if st != nil {
-		st.stream = s
-		early = st.reset
+	defer f.mu.Unlock()
+	if s := f.streams[id]; s != nil {
+		return s
 	}
-	f.mu.Unlock()
-	if early != nil {
-		s.peerReset(early)
-	}
+	return &Stream{id: id}
 }

@@ -35,7 +35,7 @@ func FuzzScan(f *testing.F) {
 	f.Add([]byte{0, 5, 1, 2, 3, 4, 5, 2, 3, 1, 0, 7, 9, 9}, []byte{3, 1, 12})
 	f.Add([]byte{2, 0, 2, 1, 1}, []byte{1})
 	f.Fuzz(func(t *testing.T, spec, cuts []byte) {
-		fc := &frameConn{streams: make(map[uint32]*streamState)}
+		fc := &frameConn{streams: make(map[uint32]*Stream)}
 		var in, want bytes.Buffer
 		resets := map[uint32]string{}
 		for i := 0; i+1 < len(spec); i += 2 {
@@ -55,7 +55,7 @@ func FuzzScan(f *testing.F) {
 				}
 				msg := string(bytes.Repeat([]byte("r"), n)) // proto3 strings are UTF-8
 				reason, _ := proto.Marshal(&wsplexv1.Status{Code: wsplexv1.Code_CODE_CANCELED, Message: msg})
-				fc.streams[id] = &streamState{}
+				fc.streams[id] = &Stream{id: id}
 				resets[id] = msg
 				in.Write(frame(typeData, flagRST, id, reason))
 				continue
@@ -101,7 +101,7 @@ func FuzzScan(f *testing.F) {
 }
 
 func TestScanRejectsOversizedReset(t *testing.T) {
-	fc := &frameConn{streams: make(map[uint32]*streamState)}
+	fc := &frameConn{streams: make(map[uint32]*Stream)}
 	fr := frame(typeData, flagRST, 1, nil)
 	binary.BigEndian.PutUint32(fr[8:], maxResetReason+1)
 	if _, err := fc.scan(fr); err == nil {
@@ -110,7 +110,7 @@ func TestScanRejectsOversizedReset(t *testing.T) {
 }
 
 func TestScanPassesForeignBytesToYamux(t *testing.T) {
-	fc := &frameConn{streams: make(map[uint32]*streamState)}
+	fc := &frameConn{streams: make(map[uint32]*Stream)}
 	in := []byte("GET / HTTP/1.1\r\n\r\n")
 	n, err := fc.scan(in)
 	if err != nil || n != len(in) {

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"runtime/debug"
 	"strings"
 	"sync"
 
@@ -111,15 +112,17 @@ type Handler struct {
 	mu       sync.Mutex
 	sessions map[*Session]struct{}
 	closing  bool
-	active   int            // upgrades under way and sessions served
-	wg       sync.WaitGroup // ServeHTTP calls that passed the closing check
+	active   int            // upgrades under way and sessions not yet ended
+	wg       sync.WaitGroup // upgrades under way and serve funcs running
 }
 
 var _ http.Handler = (*Handler)(nil)
 
 // NewHandler returns a Handler that calls serve with each new server-side
-// session, on the request's goroutine, and closes the session when serve
-// returns. It returns an error for invalid options.
+// session, on a goroutine of its own, and closes the session when serve
+// returns. ServeHTTP returns once the session has started, so that the
+// http.Server releases the request; serve must not keep using the request.
+// A panic in serve is logged (at Error) and closes its session only. It returns an error for invalid options.
 func NewHandler(serve func(*Session), opts *HandlerOptions) (*Handler, error) {
 	if serve == nil {
 		return nil, errors.New("wsplex/mux: nil serve func")
@@ -228,38 +231,68 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.active++
 	h.wg.Add(1)
 	h.mu.Unlock()
-	defer func() {
+	s := h.upgrade(w, r, base)
+	if s == nil {
+		return
+	}
+	h.opts.Logger.Debug("wsplex/mux: session started", "remote", s.RemoteAddr())
+	// Returning lets the http.Server drop what it keeps for the request
+	// while its handler runs: its goroutine, and 8 KB of buffers that the
+	// hijacked connection no longer uses.
+	go h.run(s)
+}
+
+// upgrade answers the upgrade and starts the session. It returns nil if it
+// did not (the client got an answer, or the Handler is closing), after
+// undoing what ServeHTTP counted. The session gives its slot back when it
+// ends, and run calls h.wg.Done.
+func (h *Handler) upgrade(w http.ResponseWriter, r *http.Request, base context.Context) *Session {
+	release := func() {
 		h.mu.Lock()
 		h.active--
 		h.mu.Unlock()
-		h.wg.Done()
-	}()
-
+	}
 	ws, err := h.up.Upgrade(w, r, nil)
 	if err != nil {
-		return // the Upgrader has answered
+		release()
+		h.wg.Done()
+		return nil // the Upgrader has answered
 	}
 	conn, err := transport.New(ws, h.opts.transport())
 	if err != nil {
 		ws.Close() // unreachable: options were validated by NewHandler
-		return
+		release()
+		h.wg.Done()
+		return nil
 	}
-	s := newSession(base, conn, false, h.opts)
-	defer s.Close()
-
+	s := newSession(base, conn, false, h.opts, release)
 	h.mu.Lock()
 	if h.closing {
 		h.mu.Unlock()
-		return
+		s.Close()
+		h.wg.Done()
+		return nil
 	}
 	h.sessions[s] = struct{}{}
 	h.mu.Unlock()
+	return s
+}
+
+// run calls the serve func, then closes the session. A panic in the serve
+// func is logged and ends only its session, as net/http does for handlers.
+func (h *Handler) run(s *Session) {
+	defer h.wg.Done()
+	defer s.Close()
 	defer func() {
 		h.mu.Lock()
 		delete(h.sessions, s)
 		h.mu.Unlock()
 	}()
-	h.opts.Logger.Debug("wsplex/mux: session started", "remote", s.RemoteAddr())
+	defer func() {
+		if v := recover(); v != nil && v != http.ErrAbortHandler {
+			h.opts.Logger.Error("wsplex/mux: serve func panicked", "remote", s.RemoteAddr(), "panic", v, "stack", string(debug.Stack()))
+		}
+	}()
 	h.serve(s)
 }
 

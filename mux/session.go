@@ -32,6 +32,7 @@ type Session struct {
 	done    chan struct{}
 	err     error // why it ended; written before done closes
 	closing atomic.Bool
+	onEnd   func() // if not nil, called when the session has ended
 
 	mu      sync.Mutex
 	open    int           // streams handed out and not yet closed
@@ -40,9 +41,11 @@ type Session struct {
 
 // newSession runs yamux on conn. It starts yamux's goroutines, so the
 // session must be closed. The session's context, and so its streams',
-// carries base's values but not its cancellation.
-func newSession(base context.Context, conn *transport.Conn, client bool, o Options) *Session {
+// carries base's values but not its cancellation. onEnd, if not nil, runs
+// once the session has ended and its connection is closed, before Done.
+func newSession(base context.Context, conn *transport.Conn, client bool, o Options, onEnd func()) *Session {
 	s := &Session{
+		onEnd:   onEnd,
 		conn:    conn,
 		fc:      newFrameConn(conn, conn.Options().MessageSize, conn.Options().CloseTimeout),
 		opts:    o,
@@ -99,6 +102,9 @@ func (s *Session) ended() {
 	}
 	s.err = err
 	s.cancel(err)
+	if s.onEnd != nil {
+		s.onEnd()
+	}
 	close(s.done)
 	if err != ErrSessionClosed {
 		s.log.Warn("wsplex/mux: session ended", "remote", s.RemoteAddr(), "err", err)
@@ -151,12 +157,16 @@ func (s *Session) Accept(ctx context.Context) (*Stream, error) {
 }
 
 func (s *Session) newStream(ys *yamux.Stream) *Stream {
-	st := &Stream{ys: ys, sess: s, id: ys.StreamID()}
-	st.ctx, st.cancel = context.WithCancelCause(s.ctx)
+	st := s.fc.adopt(ys.StreamID())
+	st.mu.Lock()
+	st.ys, st.sess = ys, s
+	if st.reset != nil {
+		_ = ys.SetWriteDeadline(past) // the peer reset it before now
+	}
+	st.mu.Unlock()
 	s.mu.Lock()
 	s.open++
 	s.mu.Unlock()
-	s.fc.attach(st)
 	return st
 }
 

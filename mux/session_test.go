@@ -206,6 +206,109 @@ func TestResetThenCloseFromTheWriter(t *testing.T) {
 	}
 }
 
+// TestResetBeforeAccept resets a stream before the peer accepts it: the
+// accepted stream must still deliver the data sent first, then the reset.
+func TestResetBeforeAccept(t *testing.T) {
+	client, server := plextest.SessionPair(t, nil)
+	sync0, sync1 := streamPair(t, client, server)
+
+	a, err := client.Open(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if _, err := a.Write([]byte("hi")); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Reset(wsplexv1.Code_CODE_UNAVAILABLE, "changed my mind"); err != nil {
+		t.Fatal(err)
+	}
+	// Frames arrive in order: once sync1 reads this, the server has seen
+	// the reset, and has not accepted the stream yet.
+	if _, err := sync0.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(sync1, make([]byte, 1)); err != nil {
+		t.Fatal(err)
+	}
+
+	b, err := server.Accept(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	got := make([]byte, 2)
+	if _, err := io.ReadFull(b, got); err != nil || string(got) != "hi" {
+		t.Fatalf("data sent before the reset: %q, %v", got, err)
+	}
+	var re *mux.ResetError
+	if _, err := b.Read(got); !errors.As(err, &re) || re.Code != wsplexv1.Code_CODE_UNAVAILABLE || !re.Remote {
+		t.Fatalf("read after the reset: %v", err)
+	}
+	if _, err := b.Write(got); !errors.As(err, &re) || re.Code != wsplexv1.Code_CODE_UNAVAILABLE {
+		t.Fatalf("write after the reset: %v", err)
+	}
+	if cause := context.Cause(b.Context()); !errors.As(cause, &re) || re.Code != wsplexv1.Code_CODE_UNAVAILABLE {
+		t.Fatalf("context cause: %v", cause)
+	}
+}
+
+// TestContextMadeAfterTheEnd checks the context of streams that ended before
+// Context was first called: it is done, and its cause is why the stream
+// ended first, even after the session ended too.
+func TestContextMadeAfterTheEnd(t *testing.T) {
+	client, server := plextest.SessionPair(t, nil)
+	reset, _ := streamPair(t, client, server)
+	closed, _ := streamPair(t, client, server)
+	untouched, _ := streamPair(t, client, server)
+	if err := reset.Reset(wsplexv1.Code_CODE_CANCELED, "bye"); err != nil {
+		t.Fatal(err)
+	}
+	closed.Close()
+	client.Close()
+
+	var re *mux.ResetError
+	if cause := context.Cause(reset.Context()); !errors.As(cause, &re) || re.Code != wsplexv1.Code_CODE_CANCELED || re.Remote {
+		t.Fatalf("reset stream: cause %v, want the local reset", cause)
+	}
+	if cause := context.Cause(closed.Context()); !errors.Is(cause, net.ErrClosed) {
+		t.Fatalf("closed stream: cause %v, want net.ErrClosed", cause)
+	}
+	if cause := context.Cause(untouched.Context()); !errors.Is(cause, mux.ErrSessionClosed) {
+		t.Fatalf("stream of a closed session: cause %v, want ErrSessionClosed", cause)
+	}
+	for _, s := range []*mux.Stream{reset, closed, untouched} {
+		if s.Context().Err() == nil {
+			t.Fatalf("stream %d: context not done", s.ID())
+		}
+	}
+}
+
+func TestShrinkKeepsUnreadData(t *testing.T) {
+	client, server := plextest.SessionPair(t, nil)
+	a, b := streamPair(t, client, server)
+	if _, err := a.Write([]byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, 2)
+	if _, err := io.ReadFull(b, got); err != nil {
+		t.Fatal(err)
+	}
+	b.Shrink() // "llo" is still buffered
+	rest := make([]byte, 3)
+	if _, err := io.ReadFull(b, rest); err != nil || string(got)+string(rest) != "hello" {
+		t.Fatalf("read %q then %q, %v", got, rest, err)
+	}
+	b.Shrink() // empty now: the buffer goes, and comes back for new data
+	if _, err := a.Write([]byte("again")); err != nil {
+		t.Fatal(err)
+	}
+	a.CloseWrite()
+	if all, err := io.ReadAll(b); err != nil || string(all) != "again" {
+		t.Fatalf("after Shrink: %q, %v", all, err)
+	}
+}
+
 func TestCloseTellsPeerToStopWriting(t *testing.T) {
 	client, server := plextest.SessionPair(t, nil)
 	a, b := streamPair(t, client, server)

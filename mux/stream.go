@@ -24,21 +24,39 @@ import (
 // peer's CloseWrite, a *ResetError after a reset (data sent before it is
 // still delivered first), and an error matching ErrSessionClosed when the
 // session went away.
+//
+// A Stream is kept small, since a server may hold many thousands of idle
+// ones: what only some streams need (a context, a write deadline, a reset
+// in progress) lives in a streamExtra made on first use.
 type Stream struct {
-	ys     *yamux.Stream
-	sess   *Session
-	id     uint32
-	ctx    context.Context
-	cancel context.CancelCauseFunc
+	ys    *yamux.Stream // set, with sess, before Open or Accept returns it
+	sess  *Session
+	id    uint32
+	frame uint8 // localFIN, remoteFIN, peerOpened; guarded by frameConn.mu
 
 	mu          sync.Mutex
-	reset       *ResetError
-	resetSent   chan struct{} // closed once a local reset's frame is written
-	closed      bool
+	closed      bool // Close was called; it runs once
 	sawEOF      bool
 	writeClosed bool
-	wdl         time.Time
-	closeOnce   sync.Once
+	reset       *ResetError
+	cause       error        // why the stream ended, for Context
+	x           *streamExtra // nil until needed
+}
+
+// streamExtra holds the state of a Stream that only some streams need.
+type streamExtra struct {
+	ctx       context.Context // made on the first call to Context
+	cancel    context.CancelCauseFunc
+	wdl       time.Time     // the write deadline
+	resetSent chan struct{} // closed once a local reset's frame is written
+}
+
+// extra returns s.x, making it if needed. s.mu is held.
+func (s *Stream) extra() *streamExtra {
+	if s.x == nil {
+		s.x = new(streamExtra)
+	}
+	return s.x
 }
 
 var _ net.Conn = (*Stream)(nil)
@@ -54,7 +72,44 @@ func (s *Stream) Session() *Session { return s.sess }
 
 // Context returns a context that is cancelled when the stream is closed or
 // reset by either side, or its session ends; context.Cause says which.
-func (s *Stream) Context() context.Context { return s.ctx }
+func (s *Stream) Context() context.Context {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	x := s.extra()
+	if x.ctx == nil {
+		parent := s.sess.ctx
+		if s.cause != nil {
+			// The stream ended first: its cause must win over the
+			// session's, should the session have ended since.
+			parent = context.WithoutCancel(parent)
+		}
+		ctx, cancel := context.WithCancelCause(parent)
+		if s.cause != nil {
+			cancel(s.cause)
+		}
+		x.ctx, x.cancel = ctx, cancel
+	}
+	return x.ctx
+}
+
+// end records why the stream ended, once, and cancels its context if it
+// was made.
+func (s *Stream) end(cause error) {
+	s.mu.Lock()
+	if s.cause != nil {
+		s.mu.Unlock()
+		return
+	}
+	s.cause = cause
+	var cancel context.CancelCauseFunc
+	if s.x != nil {
+		cancel = s.x.cancel
+	}
+	s.mu.Unlock()
+	if cancel != nil {
+		cancel(cause)
+	}
+}
 
 // LocalAddr returns the local address of the session's TCP connection.
 func (s *Stream) LocalAddr() net.Addr { return s.sess.LocalAddr() }
@@ -135,7 +190,7 @@ func (s *Stream) writable() error {
 		return s.reset
 	case s.writeClosed:
 		return ErrWriteClosed
-	case !s.wdl.IsZero() && !time.Now().Before(s.wdl):
+	case s.x != nil && !s.x.wdl.IsZero() && !time.Now().Before(s.x.wdl):
 		return timeoutError{"write"}
 	}
 	return nil
@@ -171,13 +226,14 @@ func (s *Stream) Reset(code wsplexv1.Code, message string) error {
 		return nil
 	}
 	s.reset = r
-	s.resetSent = make(chan struct{})
+	resetSent := make(chan struct{})
+	s.extra().resetSent = resetSent
 	_ = s.ys.SetDeadline(past) // unblock our own pending calls
 	s.mu.Unlock()
 	err := s.sess.fc.writeReset(s.id, &wsplexv1.Status{Code: code, Message: message})
-	close(s.resetSent)
+	close(resetSent)
 	_ = s.ys.Close()
-	s.cancel(r)
+	s.end(r)
 	if err != nil {
 		return s.sess.translate("reset", err)
 	}
@@ -189,28 +245,40 @@ func (s *Stream) Reset(code wsplexv1.Code, message string) error {
 // told to stop (a reset with CODE_OK): its reads still end with io.EOF. Close
 // is idempotent.
 func (s *Stream) Close() error {
-	s.closeOnce.Do(func() {
-		s.mu.Lock()
-		tellPeer := s.reset == nil && !s.sawEOF
-		resetSent := s.resetSent
-		s.closed = true
-		_ = s.ys.SetDeadline(past)
+	s.mu.Lock()
+	if s.closed {
 		s.mu.Unlock()
-		if tellPeer {
-			_ = s.sess.fc.writeReset(s.id, &wsplexv1.Status{Code: wsplexv1.Code_CODE_OK})
-		}
-		if resetSent != nil {
-			// A Reset on another goroutine unblocked a Write whose caller
-			// now closes: yamux's FIN must not overtake the reset frame,
-			// or the peer would read a clean end of truncated data.
-			<-resetSent
-		}
-		_ = s.ys.Close()
-		s.cancel(net.ErrClosed)
-		s.sess.streamClosed(s)
-	})
+		return nil
+	}
+	s.closed = true
+	tellPeer := s.reset == nil && !s.sawEOF
+	var resetSent chan struct{}
+	if s.x != nil {
+		resetSent = s.x.resetSent
+	}
+	_ = s.ys.SetDeadline(past)
+	s.mu.Unlock()
+	if tellPeer {
+		_ = s.sess.fc.writeReset(s.id, &wsplexv1.Status{Code: wsplexv1.Code_CODE_OK})
+	}
+	if resetSent != nil {
+		// A Reset on another goroutine unblocked a Write whose caller
+		// now closes: yamux's FIN must not overtake the reset frame,
+		// or the peer would read a clean end of truncated data.
+		<-resetSent
+	}
+	_ = s.ys.Close()
+	s.end(net.ErrClosed)
+	s.sess.streamClosed(s)
 	return nil
 }
+
+// Shrink releases the stream's receive buffer if everything received has
+// been read. The buffer grows to fit the data that arrives and is kept for
+// the next, which suits streams that keep receiving; call Shrink when a
+// stream that received some data goes quiet, such as a subscription after
+// its request. Package stream calls it after the open handshake.
+func (s *Stream) Shrink() { s.ys.Shrink() }
 
 // SetDeadline sets the read and write deadlines.
 func (s *Stream) SetDeadline(t time.Time) error {
@@ -234,7 +302,9 @@ func (s *Stream) SetReadDeadline(t time.Time) error {
 func (s *Stream) SetWriteDeadline(t time.Time) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.wdl = t
+	if s.x != nil || !t.IsZero() {
+		s.extra().wdl = t
+	}
 	if !s.closed && s.reset == nil {
 		_ = s.ys.SetWriteDeadline(t)
 	}
@@ -248,9 +318,11 @@ func (s *Stream) peerReset(r *ResetError) {
 	if s.reset == nil {
 		s.reset = r
 	}
-	_ = s.ys.SetWriteDeadline(past) // our writes fail now
+	if s.ys != nil { // else Open or Accept will, when it adopts the stream
+		_ = s.ys.SetWriteDeadline(past) // our writes fail now
+	}
 	s.mu.Unlock()
-	s.cancel(r)
+	s.end(r)
 }
 
 func (s *Stream) opError(op string, err error) error {

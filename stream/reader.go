@@ -46,6 +46,9 @@ func (r *reader) buffered() (*bufio.Reader, error) {
 	return r.br, nil
 }
 
+// holding reports whether r holds unread bytes.
+func (r *reader) holding() bool { return r.br != nil }
+
 // Read reads raw bytes: buffered ones first, then straight from src.
 func (r *reader) Read(p []byte) (int, error) {
 	if r.br == nil {

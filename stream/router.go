@@ -111,6 +111,7 @@ func (r *Router) serveStream(ms *mux.Stream) {
 		return // the peer left before asking
 	}
 	ms.SetReadDeadline(time.Time{})
+	s.shrink()
 	name := req.GetName()
 	h, values := r.match(name)
 	if h == nil {

@@ -145,11 +145,22 @@ func (s *Stream) awaitResponse() error {
 		return s.openErr
 	}
 	s.respRead = true
+	s.shrink()
 	s.respMD = metadataFromProto(resp.Metadata)
 	if st := resp.GetStatus(); st.GetCode() != CodeOK {
 		s.openErr = &Error{Code: st.GetCode(), Message: st.GetMessage(), Metadata: s.respMD, Remote: true}
 	}
 	return s.openErr
+}
+
+// shrink drops the mux stream's receive buffer after the open handshake,
+// if nothing else is in it: many streams go quiet after it (a
+// subscription waits for pushes), and the buffer would keep the handshake's
+// size, about a kilobyte, for the stream's life.
+func (s *Stream) shrink() {
+	if !s.in.holding() {
+		s.ms.Shrink()
+	}
 }
 
 func (s *Stream) badResponse(err error) error {
