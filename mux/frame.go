@@ -371,7 +371,8 @@ func (f *frameConn) scan(buf []byte) (int, error) {
 			if h[0] != 0 || h.typ() > typeGoAway {
 				// Let yamux reject it and end the session.
 				f.broken = true
-				f.setProtocolError(fmt.Errorf("wsplex/mux: protocol error: invalid frame header %x", h[:]))
+				bad := append([]byte(nil), h[:]...) // h itself stays on the stack
+				f.setProtocolError(fmt.Errorf("wsplex/mux: protocol error: invalid frame header %x", bad))
 				n := copy(buf[w:], buf[i:])
 				return w + n, nil
 			}
