@@ -4,6 +4,9 @@ import (
 	"bufio"
 	"io"
 	"sync"
+
+	"google.golang.org/protobuf/encoding/protodelim"
+	"google.golang.org/protobuf/proto"
 )
 
 // reader is a Stream's buffered input. protodelim wants an io.ByteReader,
@@ -79,4 +82,83 @@ func (f *feed) Read(p []byte) (int, error) {
 		return n, nil
 	}
 	return f.src.Read(p)
+}
+
+// readMessage reads one length-delimited message from br into m, as
+// protodelim.UnmarshalFrom does, which it calls for every message that fits
+// br's buffer (decoded in place) and for every error. A larger message is
+// read into a pooled buffer, where protodelim would allocate one for each.
+func readMessage(br *bufio.Reader, m proto.Message, maxSize int) error {
+	size, n := peekSize(br)
+	if n == 0 || n+size <= br.Size() || size > maxSize {
+		return protodelim.UnmarshalOptions{MaxSize: int64(maxSize)}.UnmarshalFrom(br, m)
+	}
+	br.Discard(n)
+	bp := getBig(size)
+	defer putBig(bp)
+	b := (*bp)[:size]
+	if _, err := io.ReadFull(br, b); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return err
+	}
+	return proto.Unmarshal(b, m) // copies what it keeps out of b
+}
+
+// peekSize decodes the varint length prefix at the start of br without
+// consuming it. n is its length, or 0 if it could not be read or does not
+// fit an int.
+func peekSize(br *bufio.Reader) (size, n int) {
+	var v uint64
+	for i := range 9 { // 9 × 7 bits cover an int64
+		b, err := br.Peek(i + 1)
+		if err != nil {
+			return 0, 0
+		}
+		c := b[i]
+		v |= uint64(c&0x7f) << (7 * i)
+		if c < 0x80 {
+			if v > uint64(int(^uint(0)>>1)) {
+				return 0, 0
+			}
+			return int(v), i + 1
+		}
+	}
+	return 0, 0
+}
+
+// Pooled buffers for messages larger than a reader's buffer, in classes
+// of 128 KiB to 4 MiB (the default Options.MaxMessageSize); larger ones
+// are allocated for each message.
+const minBig = 128 << 10
+
+var bigBufs [6]sync.Pool
+
+func bigClass(n int) int {
+	for i := range bigBufs {
+		if n <= minBig<<i {
+			return i
+		}
+	}
+	return -1
+}
+
+func getBig(n int) *[]byte {
+	i := bigClass(n)
+	if i < 0 {
+		b := make([]byte, n)
+		return &b
+	}
+	if bp, ok := bigBufs[i].Get().(*[]byte); ok {
+		return bp
+	}
+	b := make([]byte, minBig<<i)
+	return &b
+}
+
+func putBig(bp *[]byte) {
+	if i := bigClass(cap(*bp)); i >= 0 && cap(*bp) == minBig<<i {
+		bigBufs[i].Put(bp)
+	}
 }

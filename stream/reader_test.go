@@ -1,13 +1,16 @@
 package stream
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
 	"io"
+	"strings"
 	"testing"
 	"testing/iotest"
 
 	"google.golang.org/protobuf/encoding/protodelim"
+	"google.golang.org/protobuf/proto"
 
 	wsplexv1 "github.com/wsplex/wsplex/proto/wsplex/v1"
 )
@@ -19,7 +22,11 @@ import (
 func TestReaderHoldsNoBufferBetweenMessages(t *testing.T) {
 	var want []*wsplexv1.Status
 	var wire bytes.Buffer
-	for _, size := range []int{0, 1, 63, 64, 65, readBufferSize - 3, readBufferSize, 3 * readBufferSize} {
+	// Messages up to the buffer are decoded in place, larger ones through
+	// pooled buffers of each class, and the largest through none.
+	sizes := []int{0, 1, 63, 64, 65, readBufferSize - 3, readBufferSize, readBufferSize + 1, 3 * readBufferSize,
+		minBig - 3, minBig, minBig + 1, minBig << (len(bigBufs) - 1), minBig<<(len(bigBufs)-1) + 1}
+	for _, size := range sizes {
 		m := &wsplexv1.Status{Code: 3, Message: string(bytes.Repeat([]byte{'x'}, size))}
 		want = append(want, m)
 		if _, err := protodelim.MarshalTo(&wire, m); err != nil {
@@ -43,11 +50,11 @@ func TestReaderHoldsNoBufferBetweenMessages(t *testing.T) {
 					t.Fatalf("message %d: %v", i, err)
 				}
 				var got wsplexv1.Status
-				if err := (protodelim.UnmarshalOptions{MaxSize: -1}).UnmarshalFrom(br, &got); err != nil {
+				if err := readMessage(br, &got, 8<<20); err != nil {
 					t.Fatalf("message %d: %v", i, err)
 				}
 				r.release()
-				if got.Message != w.Message {
+				if !proto.Equal(&got, w) {
 					t.Fatalf("message %d: got %d bytes, want %d", i, len(got.Message), len(w.Message))
 				}
 			}
@@ -122,4 +129,57 @@ func (f *frameReader) Read(p []byte) (int, error) {
 		f.frames = f.frames[1:]
 	}
 	return n, nil
+}
+
+// TestLargeMessagesOwnTheirBytes receives large messages one after the
+// other: each must keep its own bytes, not the pooled buffer it was read
+// through, which the next message reuses.
+func TestLargeMessagesOwnTheirBytes(t *testing.T) {
+	var wire bytes.Buffer
+	for _, c := range []byte("ab") {
+		protodelim.MarshalTo(&wire, &wsplexv1.Status{Message: string(bytes.Repeat([]byte{c}, 200<<10))})
+	}
+	br := bufio.NewReaderSize(&wire, readBufferSize)
+	var first, second wsplexv1.Status
+	if err := readMessage(br, &first, 1<<20); err != nil {
+		t.Fatal(err)
+	}
+	if err := readMessage(br, &second, 1<<20); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Trim(first.Message, "a") != "" || strings.Trim(second.Message, "b") != "" {
+		t.Fatal("a message changed when the next one was read")
+	}
+}
+
+// FuzzReadMessage decodes arbitrary bytes as a series of messages, through
+// a small buffer so that most take the pooled path, and checks every
+// result against protodelim's.
+func FuzzReadMessage(f *testing.F) {
+	for _, size := range []int{0, 5, 40, 300} {
+		var b bytes.Buffer
+		protodelim.MarshalTo(&b, &wsplexv1.Status{Code: 2, Message: strings.Repeat("m", size)})
+		protodelim.MarshalTo(&b, &wsplexv1.Status{Message: "next"})
+		f.Add(b.Bytes(), uint16(1000))
+		f.Add(b.Bytes()[:b.Len()-3], uint16(100))
+	}
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}, uint16(0))
+	f.Fuzz(func(t *testing.T, data []byte, maxSize uint16) {
+		ours := bufio.NewReaderSize(bytes.NewReader(data), 16)
+		theirs := bufio.NewReader(bytes.NewReader(data))
+		for {
+			var got, want wsplexv1.Status
+			err := readMessage(ours, &got, int(maxSize))
+			werr := protodelim.UnmarshalOptions{MaxSize: int64(maxSize)}.UnmarshalFrom(theirs, &want)
+			if (err == nil) != (werr == nil) {
+				t.Fatalf("readMessage: %v; protodelim: %v", err, werr)
+			}
+			if err != nil {
+				return
+			}
+			if !proto.Equal(&got, &want) {
+				t.Fatalf("readMessage: %v; protodelim: %v", &got, &want)
+			}
+		}
+	})
 }

@@ -214,7 +214,7 @@ func (s *Stream) Receive(m proto.Message) error {
 	}
 	br, err := s.in.buffered()
 	if err == nil {
-		err = protodelim.UnmarshalOptions{MaxSize: int64(s.opts.MaxMessageSize)}.UnmarshalFrom(br, m)
+		err = readMessage(br, m, s.opts.MaxMessageSize)
 		s.in.release()
 		if err == nil {
 			return nil
