@@ -297,6 +297,29 @@ func TestLargeFrameKeepsOrder(t *testing.T) {
 	}
 }
 
+// TestWritesOf64KiBLeaveWhole writes frames carrying 64 KiB each, as
+// yamux does for 64 KiB writes: with the default message size, each must
+// leave in one message of its own, not in a full one and a 12-byte tail.
+func TestWritesOf64KiBLeaveWhole(t *testing.T) {
+	fc, peer := pipeFrameConn(t)
+	var want []byte
+	go func() {
+		for i := range 3 {
+			writeFrame(t, fc, 1, bytes.Repeat([]byte{byte(i)}, 64<<10))
+		}
+	}()
+	for i := range 3 {
+		want = append(want, frame(typeData, 0, 1, bytes.Repeat([]byte{byte(i)}, 64<<10))...)
+	}
+	got, messages := readMessages(t, peer, len(want))
+	if !bytes.Equal(got, want) {
+		t.Fatal("frames arrived changed")
+	}
+	if messages != 3 {
+		t.Fatalf("3 frames of 64 KiB took %d messages, want 3", messages)
+	}
+}
+
 // TestCloseFlushesBatches closes the conn while batched frames wait for a
 // peer that has not read yet: Close must deliver them before the close
 // message, as closing a TCP socket delivers what was written.

@@ -379,13 +379,14 @@ func offers(r *http.Request, proto string) bool {
 }
 
 // Buffer sizes: reads larger than the read buffer bypass it, and a pooled
-// write buffer of 64 KiB lets a default-sized message leave as one frame
-// and one syscall, while idle connections hold no write buffer.
+// write buffer the size of a default message (64 KiB + 64 bytes) lets one
+// leave as one frame and one syscall, while idle connections hold no write
+// buffer.
 const defaultMaxSessions = 10000
 
 const (
 	readBufferSize  = 1 << 10
-	writeBufferSize = 64 << 10
+	writeBufferSize = 64<<10 + 64
 )
 
 var writeBufferPool = &sync.Pool{}

@@ -45,7 +45,8 @@ type Options struct {
 	CloseTimeout time.Duration
 
 	// MessageSize is the largest outgoing WebSocket message payload; larger
-	// frames are split. Default 64 KiB.
+	// frames are split. Default 64 KiB + 64 bytes, so that a frame carrying
+	// 64 KiB fits one message with its header (see transport.Options).
 	MessageSize int
 
 	// ReadLimit is the largest incoming WebSocket message accepted.

@@ -11,7 +11,11 @@ import (
 type Options struct {
 	// MessageSize is the largest payload of one outgoing WebSocket message;
 	// longer writes are split. Proxies cap message sizes (AWS API Gateway at
-	// 128 KB, Cloudflare at 1 MiB). Default 64 KiB.
+	// 128 KB, Cloudflare at 1 MiB). Default 64 KiB + 64 bytes: the 64 bytes
+	// leave room for the headers that ride with a 64 KiB payload (a yamux
+	// frame header, a protobuf length prefix), so that writes of 64 KiB,
+	// or of a multiple of it, leave in whole messages and not with a tail
+	// message of a dozen bytes each.
 	MessageSize int
 
 	// ReadLimit is the largest incoming message accepted. A larger one
@@ -51,7 +55,7 @@ type Options struct {
 }
 
 const (
-	defaultMessageSize       = 64 << 10
+	defaultMessageSize       = 64<<10 + 64
 	defaultReadLimit         = 1 << 20
 	defaultKeepAliveInterval = 15 * time.Second
 	defaultWriteTimeout      = 10 * time.Second
