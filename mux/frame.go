@@ -81,7 +81,7 @@ type frameConn struct {
 	capture     []byte
 	broken      bool // the peer broke the frame layout; pass bytes blindly
 
-	mu          sync.Mutex // guards streams and protoErr
+	mu          sync.Mutex // guards streams, their Stream.frame bits, and protoErr
 	streams     map[uint32]*Stream
 	peerStreams int   // entries of streams the peer opened
 	protoErr    error // why the peer broke the protocol, for Close and Session.Err
@@ -273,7 +273,7 @@ func (f *frameConn) drain(deadline time.Time) {
 // message; not more, so that a reply queued behind a bulk stream's batch
 // waits for at most one message: four messages doubled the p99 of
 // BenchmarkHeadOfLine.
-var batchPool = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
+var batchPool = sync.Pool{New: func() any { b := make([]byte, 0, transport.DefaultMessageSize); return &b }}
 
 func putBatch(b *[]byte) {
 	*b = (*b)[:0]

@@ -320,6 +320,17 @@ func TestWritesOf64KiBLeaveWhole(t *testing.T) {
 	}
 }
 
+// TestBatchBufferHoldsAMessage checks that a pooled batch buffer takes a
+// default-sized message without growing: a smaller one would be copied
+// into a new buffer whenever a batch filled up.
+func TestBatchBufferHoldsAMessage(t *testing.T) {
+	b := batchPool.Get().(*[]byte)
+	defer putBatch(b)
+	if cap(*b) < transport.DefaultMessageSize {
+		t.Fatalf("batch buffers hold %d bytes, less than a %d-byte message", cap(*b), transport.DefaultMessageSize)
+	}
+}
+
 // TestCloseFlushesBatches closes the conn while batched frames wait for a
 // peer that has not read yet: Close must deliver them before the close
 // message, as closing a TCP socket delivers what was written.

@@ -41,7 +41,10 @@ type HandlerOptions struct {
 
 	// MaxSessions caps the sessions served at once, counting upgrades
 	// under way; requests over the cap get 503 Service Unavailable with a
-	// Retry-After header. Default 10,000.
+	// Retry-After header. A session stops counting once it has ended and
+	// its connection is closed, even if its serve func has not returned:
+	// a serve func should return when Session.Done is closed. Default
+	// 10,000.
 	MaxSessions int
 }
 
@@ -386,7 +389,7 @@ const defaultMaxSessions = 10000
 
 const (
 	readBufferSize  = 1 << 10
-	writeBufferSize = 64<<10 + 64
+	writeBufferSize = transport.DefaultMessageSize
 )
 
 var writeBufferPool = &sync.Pool{}

@@ -265,7 +265,9 @@ func TestContextMadeAfterTheEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	closed.Close()
+	afterSession, _ := streamPair(t, client, server)
 	client.Close()
+	afterSession.Close() // as a deferred Close runs once the session ended
 
 	var re *mux.ResetError
 	if cause := context.Cause(reset.Context()); !errors.As(cause, &re) || re.Code != wsplexv1.Code_CODE_CANCELED || re.Remote {
@@ -277,7 +279,10 @@ func TestContextMadeAfterTheEnd(t *testing.T) {
 	if cause := context.Cause(untouched.Context()); !errors.Is(cause, mux.ErrSessionClosed) {
 		t.Fatalf("stream of a closed session: cause %v, want ErrSessionClosed", cause)
 	}
-	for _, s := range []*mux.Stream{reset, closed, untouched} {
+	if cause := context.Cause(afterSession.Context()); !errors.Is(cause, mux.ErrSessionClosed) {
+		t.Fatalf("stream closed after its session ended: cause %v, want ErrSessionClosed", cause)
+	}
+	for _, s := range []*mux.Stream{reset, closed, untouched, afterSession} {
 		if s.Context().Err() == nil {
 			t.Fatalf("stream %d: context not done", s.ID())
 		}
@@ -306,6 +311,31 @@ func TestShrinkKeepsUnreadData(t *testing.T) {
 	a.CloseWrite()
 	if all, err := io.ReadAll(b); err != nil || string(all) != "again" {
 		t.Fatalf("after Shrink: %q, %v", all, err)
+	}
+}
+
+// TestConcurrentCloseWaitsForTheFirst closes each stream from two
+// goroutines at once: whichever returns second must not return before the
+// stream is closed, its context cancelled.
+func TestConcurrentCloseWaitsForTheFirst(t *testing.T) {
+	client, server := plextest.SessionPair(t, nil)
+	for range 300 {
+		a, _ := streamPair(t, client, server)
+		ctx := a.Context()
+		var wg sync.WaitGroup
+		early := make(chan struct{}, 2)
+		for range 2 {
+			wg.Go(func() {
+				a.Close()
+				if ctx.Err() == nil {
+					early <- struct{}{}
+				}
+			})
+		}
+		wg.Wait()
+		if len(early) > 0 {
+			t.Fatal("Close returned while another Close was still closing the stream")
+		}
 	}
 }
 

@@ -29,19 +29,29 @@ import (
 // ones: what only some streams need (a context, a write deadline, a reset
 // in progress) lives in a streamExtra made on first use.
 type Stream struct {
-	ys    *yamux.Stream // set, with sess, before Open or Accept returns it
-	sess  *Session
-	id    uint32
-	frame uint8 // localFIN, remoteFIN, peerOpened; guarded by frameConn.mu
+	ys   *yamux.Stream // set, with sess, before Open or Accept returns it
+	sess *Session
 
 	mu          sync.Mutex
-	closed      bool // Close was called; it runs once
-	sawEOF      bool
-	writeClosed bool
 	reset       *ResetError
 	cause       error        // why the stream ended, for Context
 	x           *streamExtra // nil until needed
+	closed      closeState
+	sawEOF      bool
+	writeClosed bool
+
+	frame uint8 // localFIN, remoteFIN, peerOpened; guarded by frameConn.mu
+	id    uint32
 }
+
+// closeState says whether Close was called and has finished.
+type closeState uint8
+
+const (
+	notClosed closeState = iota
+	closing              // Close is running; a second Close waits for it
+	closed
+)
 
 // streamExtra holds the state of a Stream that only some streams need.
 type streamExtra struct {
@@ -49,6 +59,7 @@ type streamExtra struct {
 	cancel    context.CancelCauseFunc
 	wdl       time.Time     // the write deadline
 	resetSent chan struct{} // closed once a local reset's frame is written
+	closeDone chan struct{} // made by a Close that waits for another
 }
 
 // extra returns s.x, making it if needed. s.mu is held.
@@ -93,12 +104,15 @@ func (s *Stream) Context() context.Context {
 }
 
 // end records why the stream ended, once, and cancels its context if it
-// was made.
+// was made. If the session ended first, that is why.
 func (s *Stream) end(cause error) {
 	s.mu.Lock()
 	if s.cause != nil {
 		s.mu.Unlock()
 		return
+	}
+	if s.sess != nil && s.sess.ctx.Err() != nil {
+		cause = context.Cause(s.sess.ctx)
 	}
 	s.cause = cause
 	var cancel context.CancelCauseFunc
@@ -123,7 +137,7 @@ func (s *Stream) RemoteAddr() net.Addr { return s.sess.RemoteAddr() }
 func (s *Stream) Read(p []byte) (int, error) {
 	s.mu.Lock()
 	switch {
-	case s.closed:
+	case s.closed != notClosed:
 		s.mu.Unlock()
 		return 0, s.opError("read", net.ErrClosed)
 	case s.reset != nil && !s.reset.Remote:
@@ -143,7 +157,7 @@ func (s *Stream) readError(err error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
-	case s.closed:
+	case s.closed != notClosed:
 		return s.opError("read", net.ErrClosed)
 	case s.reset != nil && !s.reset.Remote:
 		return s.reset
@@ -184,7 +198,7 @@ func (s *Stream) Write(p []byte) (int, error) {
 // writable says why a write cannot proceed, if it cannot. s.mu is held.
 func (s *Stream) writable() error {
 	switch {
-	case s.closed:
+	case s.closed != notClosed:
 		return s.opError("write", net.ErrClosed)
 	case s.reset != nil:
 		return s.reset
@@ -200,7 +214,7 @@ func (s *Stream) writable() error {
 // everything written before. Reading goes on.
 func (s *Stream) CloseWrite() error {
 	s.mu.Lock()
-	if s.writeClosed || s.closed {
+	if s.writeClosed || s.closed != notClosed {
 		s.mu.Unlock()
 		return nil
 	}
@@ -221,7 +235,7 @@ func (s *Stream) CloseWrite() error {
 func (s *Stream) Reset(code wsplexv1.Code, message string) error {
 	r := &ResetError{Code: code, Message: message}
 	s.mu.Lock()
-	if s.closed || (s.reset != nil && !s.reset.Remote) {
+	if s.closed != notClosed || (s.reset != nil && !s.reset.Remote) {
 		s.mu.Unlock()
 		return nil
 	}
@@ -246,11 +260,23 @@ func (s *Stream) Reset(code wsplexv1.Code, message string) error {
 // is idempotent.
 func (s *Stream) Close() error {
 	s.mu.Lock()
-	if s.closed {
+	switch s.closed {
+	case closing:
+		// Another Close is running: return once it is done, as if this
+		// one had done the work.
+		x := s.extra()
+		if x.closeDone == nil {
+			x.closeDone = make(chan struct{})
+		}
+		done := x.closeDone
+		s.mu.Unlock()
+		<-done
+		return nil
+	case closed:
 		s.mu.Unlock()
 		return nil
 	}
-	s.closed = true
+	s.closed = closing
 	tellPeer := s.reset == nil && !s.sawEOF
 	var resetSent chan struct{}
 	if s.x != nil {
@@ -270,6 +296,16 @@ func (s *Stream) Close() error {
 	_ = s.ys.Close()
 	s.end(net.ErrClosed)
 	s.sess.streamClosed(s)
+	s.mu.Lock()
+	s.closed = closed
+	var done chan struct{}
+	if s.x != nil {
+		done = s.x.closeDone
+	}
+	s.mu.Unlock()
+	if done != nil {
+		close(done)
+	}
 	return nil
 }
 
@@ -291,7 +327,7 @@ func (s *Stream) SetDeadline(t time.Time) error {
 func (s *Stream) SetReadDeadline(t time.Time) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.closed && (s.reset == nil || s.reset.Remote) {
+	if s.closed == notClosed && (s.reset == nil || s.reset.Remote) {
 		_ = s.ys.SetReadDeadline(t)
 	}
 	return nil
@@ -305,7 +341,7 @@ func (s *Stream) SetWriteDeadline(t time.Time) error {
 	if s.x != nil || !t.IsZero() {
 		s.extra().wdl = t
 	}
-	if !s.closed && s.reset == nil {
+	if s.closed == notClosed && s.reset == nil {
 		_ = s.ys.SetWriteDeadline(t)
 	}
 	return nil

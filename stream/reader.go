@@ -86,10 +86,15 @@ func (f *feed) Read(p []byte) (int, error) {
 
 // readMessage reads one length-delimited message from br into m, as
 // protodelim.UnmarshalFrom does, which it calls for every message that fits
-// br's buffer (decoded in place) and for every error. A larger message is
-// read into a pooled buffer, where protodelim would allocate one for each.
+// br's buffer (decoded in place), for a malformed or oversized prefix and
+// at the end of the input. A larger message is read into a pooled buffer,
+// where protodelim would allocate one for each. A read error while the
+// prefix arrives is returned as it is, with nothing consumed.
 func readMessage(br *bufio.Reader, m proto.Message, maxSize int) error {
-	size, n := peekSize(br)
+	size, n, err := peekSize(br)
+	if err != nil && err != io.EOF {
+		return err
+	}
 	if n == 0 || n+size <= br.Size() || size > maxSize {
 		return protodelim.UnmarshalOptions{MaxSize: int64(maxSize)}.UnmarshalFrom(br, m)
 	}
@@ -107,25 +112,25 @@ func readMessage(br *bufio.Reader, m proto.Message, maxSize int) error {
 }
 
 // peekSize decodes the varint length prefix at the start of br without
-// consuming it. n is its length, or 0 if it could not be read or does not
-// fit an int.
-func peekSize(br *bufio.Reader) (size, n int) {
+// consuming it. n is its length, or 0 if it is malformed, does not fit an
+// int, or could not be read (err says why).
+func peekSize(br *bufio.Reader) (size, n int, err error) {
 	var v uint64
 	for i := range 9 { // 9 × 7 bits cover an int64
 		b, err := br.Peek(i + 1)
 		if err != nil {
-			return 0, 0
+			return 0, 0, err
 		}
 		c := b[i]
 		v |= uint64(c&0x7f) << (7 * i)
 		if c < 0x80 {
 			if v > uint64(int(^uint(0)>>1)) {
-				return 0, 0
+				return 0, 0, nil
 			}
-			return int(v), i + 1
+			return int(v), i + 1, nil
 		}
 	}
-	return 0, 0
+	return 0, 0, nil
 }
 
 // Pooled buffers for messages larger than a reader's buffer, in classes

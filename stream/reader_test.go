@@ -171,7 +171,7 @@ func FuzzReadMessage(f *testing.F) {
 			var got, want wsplexv1.Status
 			err := readMessage(ours, &got, int(maxSize))
 			werr := protodelim.UnmarshalOptions{MaxSize: int64(maxSize)}.UnmarshalFrom(theirs, &want)
-			if (err == nil) != (werr == nil) {
+			if (err == nil) != (werr == nil) || (err != nil && err.Error() != werr.Error()) {
 				t.Fatalf("readMessage: %v; protodelim: %v", err, werr)
 			}
 			if err != nil {
@@ -182,4 +182,21 @@ func FuzzReadMessage(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestReadErrorDuringPrefixIsReturned reads a message whose length prefix
+// arrives with a read error between its bytes: the error must come back
+// (as from a deadline), and the message must still be read afterwards.
+func TestReadErrorDuringPrefixIsReturned(t *testing.T) {
+	var wire bytes.Buffer
+	want := &wsplexv1.Status{Message: strings.Repeat("p", 300)} // a 2-byte prefix
+	protodelim.MarshalTo(&wire, want)
+	br := bufio.NewReaderSize(iotest.TimeoutReader(iotest.OneByteReader(&wire)), 16)
+	var got wsplexv1.Status
+	if err := readMessage(br, &got, 1<<20); err != iotest.ErrTimeout {
+		t.Fatalf("first read: %v, want the timeout", err)
+	}
+	if err := readMessage(br, &got, 1<<20); err != nil || !proto.Equal(&got, want) {
+		t.Fatalf("after the timeout: %v", err)
+	}
 }

@@ -683,8 +683,8 @@ func (c *Conn) opError(op string, err error) error {
 const maxCloseReason = 123
 
 // Buffers for queued writes and delivered reads come from a pool, so an
-// idle connection holds none.
-const bufSize = 64 << 10
+// idle connection holds none. They hold a default-sized message.
+const bufSize = DefaultMessageSize
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, bufSize); return &b }}
 

@@ -54,8 +54,11 @@ type Options struct {
 	Logger *slog.Logger
 }
 
+// DefaultMessageSize is the default of Options.MessageSize: 64 KiB, and 64
+// bytes for the headers that ride with 64 KiB of data.
+const DefaultMessageSize = 64<<10 + 64
+
 const (
-	defaultMessageSize       = 64<<10 + 64
 	defaultReadLimit         = 1 << 20
 	defaultKeepAliveInterval = 15 * time.Second
 	defaultWriteTimeout      = 10 * time.Second
@@ -85,7 +88,7 @@ func (o *Options) withDefaults() (Options, error) {
 		return c, errors.New("wsplex/transport: negative timeout")
 	}
 	if c.MessageSize == 0 {
-		c.MessageSize = defaultMessageSize
+		c.MessageSize = DefaultMessageSize
 	}
 	if c.ReadLimit == 0 {
 		c.ReadLimit = defaultReadLimit
