@@ -454,10 +454,14 @@ func (c *countedConn) Write(p []byte) (int, error) {
 // goroutine) by the server, as yamux's own streams are. For wsplex it also
 // reports B/handled-stream: 1000 named streams, each served by a Router
 // handler goroutine that waits, which is what a server built on package
-// stream pays.
+// stream pays. Each figure is the median over the benchmark's iterations;
+// B/stream counts heap only, since no goroutine is started for the streams
+// and the stacks of the sessions' goroutines shrink and grow on their own.
 func BenchmarkIdle(b *testing.B) {
 	const sessions, streams = 100, 1000
 	b.Run("yamux-tcp", func(b *testing.B) {
+		m := newMedians(b)
+		defer m.report()
 		for b.Loop() {
 			ln, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
@@ -478,7 +482,7 @@ func BenchmarkIdle(b *testing.B) {
 					accepted <- s
 				}
 			}()
-			before, g0 := heapAndStack()
+			h0, s0, g0 := heapAndStack()
 			var clients, servers []*yamux.Session
 			for range sessions {
 				c, err := net.Dial("tcp", ln.Addr().String())
@@ -492,9 +496,9 @@ func BenchmarkIdle(b *testing.B) {
 				clients = append(clients, s)
 				servers = append(servers, <-accepted)
 			}
-			after, g1 := heapAndStack()
-			b.ReportMetric(float64(after-before)/sessions, "B/session")
-			b.ReportMetric(float64(g1-g0)/sessions, "goroutines/session")
+			h1, s1, g1 := heapAndStack()
+			m.add(float64(h1+s1-h0-s0)/sessions, "B/session")
+			m.add(float64(g1-g0)/sessions, "goroutines/session")
 
 			var held []net.Conn
 			for range streams {
@@ -508,8 +512,10 @@ func BenchmarkIdle(b *testing.B) {
 				}
 				held = append(held, c, s)
 			}
-			withStreams, _ := heapAndStack()
-			b.ReportMetric(float64(withStreams-after)/streams, "B/stream")
+			h2, _, _ := heapAndStack()
+			// Heap only: no goroutine is started, and the stacks of the
+			// sessions' goroutines shrink and grow on their own.
+			m.add(float64(h2-h1)/streams, "B/stream")
 
 			for _, c := range held {
 				c.Close()
@@ -522,6 +528,8 @@ func BenchmarkIdle(b *testing.B) {
 		}
 	})
 	b.Run("wsplex", func(b *testing.B) {
+		m := newMedians(b)
+		defer m.report()
 		for b.Loop() {
 			routes := stream.NewRouter(nil)
 			routes.HandleFunc("/idle", func(ctx context.Context, s *stream.Stream) error {
@@ -539,7 +547,7 @@ func BenchmarkIdle(b *testing.B) {
 			srv := httptest.NewServer(h)
 			url := wsURL(srv.URL)
 
-			before, g0 := heapAndStack()
+			h0, s0, g0 := heapAndStack()
 			var clients, servers []*mux.Session
 			for range sessions {
 				s, err := mux.Dial(context.Background(), url, nil)
@@ -549,9 +557,9 @@ func BenchmarkIdle(b *testing.B) {
 				clients = append(clients, s)
 				servers = append(servers, <-accepted)
 			}
-			after, g1 := heapAndStack()
-			b.ReportMetric(float64(after-before)/sessions, "B/session")
-			b.ReportMetric(float64(g1-g0)/sessions, "goroutines/session")
+			h1, s1, g1 := heapAndStack()
+			m.add(float64(h1+s1-h0-s0)/sessions, "B/session")
+			m.add(float64(g1-g0)/sessions, "goroutines/session")
 
 			var held []*mux.Stream
 			for range streams {
@@ -565,8 +573,10 @@ func BenchmarkIdle(b *testing.B) {
 				}
 				held = append(held, c, s)
 			}
-			withStreams, _ := heapAndStack()
-			b.ReportMetric(float64(withStreams-after)/streams, "B/stream")
+			h2, s2, _ := heapAndStack()
+			// Heap only: no goroutine is started, and the stacks of the
+			// sessions' goroutines shrink and grow on their own.
+			m.add(float64(h2-h1)/streams, "B/stream")
 
 			go routes.Serve(servers[1])
 			var named []*stream.Stream
@@ -580,8 +590,8 @@ func BenchmarkIdle(b *testing.B) {
 				}
 				named = append(named, s)
 			}
-			withNamed, _ := heapAndStack()
-			b.ReportMetric(float64(withNamed-withStreams)/streams, "B/handled-stream")
+			h3, s3, _ := heapAndStack()
+			m.add(float64(h3+s3-h2-s2)/streams, "B/handled-stream")
 
 			for _, s := range held {
 				s.Close()
@@ -598,14 +608,46 @@ func BenchmarkIdle(b *testing.B) {
 	})
 }
 
-// heapAndStack returns live heap plus stack bytes and the goroutine count,
-// after a GC.
-func heapAndStack() (int64, int) {
+// medians reports the median of each metric over a benchmark's
+// iterations: heap figures taken after a GC vary with what happens to be
+// live at that moment, and b.ReportMetric keeps only the last value
+// reported.
+type medians struct {
+	b      *testing.B
+	units  []string
+	values map[string][]float64
+}
+
+func newMedians(b *testing.B) *medians {
+	return &medians{b: b, values: map[string][]float64{}}
+}
+
+func (m *medians) add(v float64, unit string) {
+	if _, ok := m.values[unit]; !ok {
+		m.units = append(m.units, unit)
+	}
+	m.values[unit] = append(m.values[unit], v)
+}
+
+func (m *medians) report() {
+	for _, u := range m.units {
+		vs := m.values[u]
+		slices.Sort(vs)
+		m.b.ReportMetric(vs[len(vs)/2], u)
+	}
+}
+
+// heapAndStack returns live heap and stack bytes and the goroutine count,
+// after garbage collection.
+func heapAndStack() (heap, stack int64, goroutines int) {
+	// Three collections: buffers that goroutines finishing their work put
+	// back into a sync.Pool after the first survive the second.
+	runtime.GC()
 	runtime.GC()
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	return int64(ms.HeapAlloc + ms.StackInuse), runtime.NumGoroutine()
+	return int64(ms.HeapAlloc), int64(ms.StackInuse), runtime.NumGoroutine()
 }
 
 // --- the stacks under comparison ---
