@@ -1,12 +1,10 @@
 package mux_test
 
 import (
-	"bytes"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -49,26 +47,8 @@ func TestServeHTTPReturnsWhileServing(t *testing.T) {
 	plextest.CheckEcho(t, sess, "after ServeHTTP returned")
 }
 
-// syncBuffer is a bytes.Buffer safe for a logger's concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 func TestServePanicEndsOnlyItsSession(t *testing.T) {
-	var logs syncBuffer
+	var logs plextest.LogBuffer
 	srv := plextest.NewServer(t, func(s *mux.Session) {
 		if mux.AuthInfo(s.Context()) == "panic" {
 			panic("serve func failed")

@@ -1,7 +1,6 @@
 package reconnect_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -312,24 +311,6 @@ func TestSessionSkipsEndedSession(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer for a Logger written from other goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // startEchoServer serves echo with a new Handler on l.
 func startEchoServer(t testing.TB, l net.Listener) (*httptest.Server, *mux.Handler) {
 	t.Helper()
@@ -356,7 +337,7 @@ func TestServerDownAndBack(t *testing.T) {
 	addr := l.Addr().String()
 	srv, h := startEchoServer(t, l)
 	rec := newRecorder()
-	var logs syncBuffer
+	var logs plextest.LogBuffer
 	c := newClient(t, "ws://"+addr+"/", &reconnect.Options{
 		DialOptions:   mux.DialOptions{Options: mux.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))}},
 		OnStateChange: rec.hook,

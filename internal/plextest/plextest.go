@@ -3,6 +3,7 @@
 package plextest
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -191,4 +192,24 @@ func Echoes(sess *mux.Session, msg string) error {
 		return fmt.Errorf("echo: got %q, want %q", got, msg)
 	}
 	return nil
+}
+
+// LogBuffer collects what a slog.Logger writes from other goroutines, for
+// tests that check what was logged.
+type LogBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *LogBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+// String returns everything written so far.
+func (b *LogBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }
