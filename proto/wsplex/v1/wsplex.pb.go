@@ -11,6 +11,7 @@ package wsplexv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	anypb "google.golang.org/protobuf/types/known/anypb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -23,31 +24,46 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
-// Code says how a stream open or a stream ended. The numbers are gRPC's, so
-// that a gateway can map them one to one.
+// Code says how a stream open or a stream ended. The numbers and meanings
+// are gRPC's and Connect's, so that RPC status codes map one to one.
 type Code int32
 
 const (
-	// The stream was opened, or ended, without error.
+	// Success: the stream was opened, or ended, without error.
 	Code_CODE_OK Code = 0
-	// The stream was cancelled by one side.
+	// The operation was cancelled, typically by the caller.
 	Code_CODE_CANCELED Code = 1
 	// An error that fits no other code.
 	Code_CODE_UNKNOWN Code = 2
-	// The open request was malformed, or its name invalid.
+	// The request was malformed, whatever the state of the system.
 	Code_CODE_INVALID_ARGUMENT Code = 3
 	// A deadline passed before the work was done.
 	Code_CODE_DEADLINE_EXCEEDED Code = 4
-	// No handler serves the requested name.
+	// What was asked for does not exist; for a stream, no handler serves its
+	// name.
 	Code_CODE_NOT_FOUND Code = 5
-	// The caller may not open this stream.
+	// What the caller tried to create exists already.
+	Code_CODE_ALREADY_EXISTS Code = 6
+	// The caller may not do this.
 	Code_CODE_PERMISSION_DENIED Code = 7
-	// A limit was hit: too many streams, a message or header too large.
+	// A limit was hit: too many streams, a message or header too large, a
+	// quota.
 	Code_CODE_RESOURCE_EXHAUSTED Code = 8
-	// The handler failed.
+	// The system is not in the state the operation needs.
+	Code_CODE_FAILED_PRECONDITION Code = 9
+	// The operation was aborted, typically by a concurrency conflict.
+	Code_CODE_ABORTED Code = 10
+	// The operation went past a valid range.
+	Code_CODE_OUT_OF_RANGE Code = 11
+	// The operation is not implemented or not supported; for RPC, an
+	// unknown procedure.
+	Code_CODE_UNIMPLEMENTED Code = 12
+	// An invariant broke: the handler failed.
 	Code_CODE_INTERNAL Code = 13
-	// The service is shutting down or cannot serve now; retrying may help.
+	// The service cannot serve now; retrying later may help.
 	Code_CODE_UNAVAILABLE Code = 14
+	// Data was lost or corrupted beyond recovery.
+	Code_CODE_DATA_LOSS Code = 15
 	// The caller did not prove who it is.
 	Code_CODE_UNAUTHENTICATED Code = 16
 )
@@ -61,24 +77,36 @@ var (
 		3:  "CODE_INVALID_ARGUMENT",
 		4:  "CODE_DEADLINE_EXCEEDED",
 		5:  "CODE_NOT_FOUND",
+		6:  "CODE_ALREADY_EXISTS",
 		7:  "CODE_PERMISSION_DENIED",
 		8:  "CODE_RESOURCE_EXHAUSTED",
+		9:  "CODE_FAILED_PRECONDITION",
+		10: "CODE_ABORTED",
+		11: "CODE_OUT_OF_RANGE",
+		12: "CODE_UNIMPLEMENTED",
 		13: "CODE_INTERNAL",
 		14: "CODE_UNAVAILABLE",
+		15: "CODE_DATA_LOSS",
 		16: "CODE_UNAUTHENTICATED",
 	}
 	Code_value = map[string]int32{
-		"CODE_OK":                 0,
-		"CODE_CANCELED":           1,
-		"CODE_UNKNOWN":            2,
-		"CODE_INVALID_ARGUMENT":   3,
-		"CODE_DEADLINE_EXCEEDED":  4,
-		"CODE_NOT_FOUND":          5,
-		"CODE_PERMISSION_DENIED":  7,
-		"CODE_RESOURCE_EXHAUSTED": 8,
-		"CODE_INTERNAL":           13,
-		"CODE_UNAVAILABLE":        14,
-		"CODE_UNAUTHENTICATED":    16,
+		"CODE_OK":                  0,
+		"CODE_CANCELED":            1,
+		"CODE_UNKNOWN":             2,
+		"CODE_INVALID_ARGUMENT":    3,
+		"CODE_DEADLINE_EXCEEDED":   4,
+		"CODE_NOT_FOUND":           5,
+		"CODE_ALREADY_EXISTS":      6,
+		"CODE_PERMISSION_DENIED":   7,
+		"CODE_RESOURCE_EXHAUSTED":  8,
+		"CODE_FAILED_PRECONDITION": 9,
+		"CODE_ABORTED":             10,
+		"CODE_OUT_OF_RANGE":        11,
+		"CODE_UNIMPLEMENTED":       12,
+		"CODE_INTERNAL":            13,
+		"CODE_UNAVAILABLE":         14,
+		"CODE_DATA_LOSS":           15,
+		"CODE_UNAUTHENTICATED":     16,
 	}
 )
 
@@ -265,12 +293,18 @@ func (x *OpenResponse) GetMetadata() map[string]*Values {
 	return nil
 }
 
-// Status is a code and a human-readable message. It is the body of a reset
-// frame (see SPEC.md) and part of OpenResponse.
+// Status is how a stream was refused or ended: the body of a reset frame
+// (SPEC.md §5) and part of OpenResponse. Fields 1 to 3 are those of
+// google.rpc.Status, so that a Status decodes as one.
 type Status struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Code          Code                   `protobuf:"varint,1,opt,name=code,proto3,enum=wsplex.v1.Code" json:"code,omitempty"`
-	Message       string                 `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Code  Code                   `protobuf:"varint,1,opt,name=code,proto3,enum=wsplex.v1.Code" json:"code,omitempty"`
+	// A message for developers, in English.
+	Message string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	// Messages that say more about an error, such as google.rpc.RetryInfo.
+	Details []*anypb.Any `protobuf:"bytes,3,rep,name=details,proto3" json:"details,omitempty"`
+	// Metadata sent with the end of the stream, like HTTP trailers.
+	Trailers      map[string]*Values `protobuf:"bytes,4,rep,name=trailers,proto3" json:"trailers,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -319,11 +353,25 @@ func (x *Status) GetMessage() string {
 	return ""
 }
 
+func (x *Status) GetDetails() []*anypb.Any {
+	if x != nil {
+		return x.Details
+	}
+	return nil
+}
+
+func (x *Status) GetTrailers() map[string]*Values {
+	if x != nil {
+		return x.Trailers
+	}
+	return nil
+}
+
 var File_wsplex_v1_wsplex_proto protoreflect.FileDescriptor
 
 const file_wsplex_v1_wsplex_proto_rawDesc = "" +
 	"\n" +
-	"\x16wsplex/v1/wsplex.proto\x12\twsplex.v1\" \n" +
+	"\x16wsplex/v1/wsplex.proto\x12\twsplex.v1\x1a\x19google/protobuf/any.proto\" \n" +
 	"\x06Values\x12\x16\n" +
 	"\x06values\x18\x01 \x03(\tR\x06values\"\xb3\x01\n" +
 	"\vOpenRequest\x12\x12\n" +
@@ -337,21 +385,33 @@ const file_wsplex_v1_wsplex_proto_rawDesc = "" +
 	"\bmetadata\x18\x02 \x03(\v2%.wsplex.v1.OpenResponse.MetadataEntryR\bmetadata\x1aN\n" +
 	"\rMetadataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12'\n" +
-	"\x05value\x18\x02 \x01(\v2\x11.wsplex.v1.ValuesR\x05value:\x028\x01\"G\n" +
+	"\x05value\x18\x02 \x01(\v2\x11.wsplex.v1.ValuesR\x05value:\x028\x01\"\x84\x02\n" +
 	"\x06Status\x12#\n" +
 	"\x04code\x18\x01 \x01(\x0e2\x0f.wsplex.v1.CodeR\x04code\x12\x18\n" +
-	"\amessage\x18\x02 \x01(\tR\amessage*\xff\x01\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\x12.\n" +
+	"\adetails\x18\x03 \x03(\v2\x14.google.protobuf.AnyR\adetails\x12;\n" +
+	"\btrailers\x18\x04 \x03(\v2\x1f.wsplex.v1.Status.TrailersEntryR\btrailers\x1aN\n" +
+	"\rTrailersEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12'\n" +
+	"\x05value\x18\x02 \x01(\v2\x11.wsplex.v1.ValuesR\x05value:\x028\x01*\x8b\x03\n" +
 	"\x04Code\x12\v\n" +
 	"\aCODE_OK\x10\x00\x12\x11\n" +
 	"\rCODE_CANCELED\x10\x01\x12\x10\n" +
 	"\fCODE_UNKNOWN\x10\x02\x12\x19\n" +
 	"\x15CODE_INVALID_ARGUMENT\x10\x03\x12\x1a\n" +
 	"\x16CODE_DEADLINE_EXCEEDED\x10\x04\x12\x12\n" +
-	"\x0eCODE_NOT_FOUND\x10\x05\x12\x1a\n" +
+	"\x0eCODE_NOT_FOUND\x10\x05\x12\x17\n" +
+	"\x13CODE_ALREADY_EXISTS\x10\x06\x12\x1a\n" +
 	"\x16CODE_PERMISSION_DENIED\x10\a\x12\x1b\n" +
-	"\x17CODE_RESOURCE_EXHAUSTED\x10\b\x12\x11\n" +
+	"\x17CODE_RESOURCE_EXHAUSTED\x10\b\x12\x1c\n" +
+	"\x18CODE_FAILED_PRECONDITION\x10\t\x12\x10\n" +
+	"\fCODE_ABORTED\x10\n" +
+	"\x12\x15\n" +
+	"\x11CODE_OUT_OF_RANGE\x10\v\x12\x16\n" +
+	"\x12CODE_UNIMPLEMENTED\x10\f\x12\x11\n" +
 	"\rCODE_INTERNAL\x10\r\x12\x14\n" +
-	"\x10CODE_UNAVAILABLE\x10\x0e\x12\x18\n" +
+	"\x10CODE_UNAVAILABLE\x10\x0e\x12\x12\n" +
+	"\x0eCODE_DATA_LOSS\x10\x0f\x12\x18\n" +
 	"\x14CODE_UNAUTHENTICATED\x10\x10B3Z1github.com/wsplex/wsplex/proto/wsplex/v1;wsplexv1b\x06proto3"
 
 var (
@@ -367,7 +427,7 @@ func file_wsplex_v1_wsplex_proto_rawDescGZIP() []byte {
 }
 
 var file_wsplex_v1_wsplex_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_wsplex_v1_wsplex_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_wsplex_v1_wsplex_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_wsplex_v1_wsplex_proto_goTypes = []any{
 	(Code)(0),            // 0: wsplex.v1.Code
 	(*Values)(nil),       // 1: wsplex.v1.Values
@@ -376,19 +436,24 @@ var file_wsplex_v1_wsplex_proto_goTypes = []any{
 	(*Status)(nil),       // 4: wsplex.v1.Status
 	nil,                  // 5: wsplex.v1.OpenRequest.MetadataEntry
 	nil,                  // 6: wsplex.v1.OpenResponse.MetadataEntry
+	nil,                  // 7: wsplex.v1.Status.TrailersEntry
+	(*anypb.Any)(nil),    // 8: google.protobuf.Any
 }
 var file_wsplex_v1_wsplex_proto_depIdxs = []int32{
 	5, // 0: wsplex.v1.OpenRequest.metadata:type_name -> wsplex.v1.OpenRequest.MetadataEntry
 	4, // 1: wsplex.v1.OpenResponse.status:type_name -> wsplex.v1.Status
 	6, // 2: wsplex.v1.OpenResponse.metadata:type_name -> wsplex.v1.OpenResponse.MetadataEntry
 	0, // 3: wsplex.v1.Status.code:type_name -> wsplex.v1.Code
-	1, // 4: wsplex.v1.OpenRequest.MetadataEntry.value:type_name -> wsplex.v1.Values
-	1, // 5: wsplex.v1.OpenResponse.MetadataEntry.value:type_name -> wsplex.v1.Values
-	6, // [6:6] is the sub-list for method output_type
-	6, // [6:6] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	8, // 4: wsplex.v1.Status.details:type_name -> google.protobuf.Any
+	7, // 5: wsplex.v1.Status.trailers:type_name -> wsplex.v1.Status.TrailersEntry
+	1, // 6: wsplex.v1.OpenRequest.MetadataEntry.value:type_name -> wsplex.v1.Values
+	1, // 7: wsplex.v1.OpenResponse.MetadataEntry.value:type_name -> wsplex.v1.Values
+	1, // 8: wsplex.v1.Status.TrailersEntry.value:type_name -> wsplex.v1.Values
+	9, // [9:9] is the sub-list for method output_type
+	9, // [9:9] is the sub-list for method input_type
+	9, // [9:9] is the sub-list for extension type_name
+	9, // [9:9] is the sub-list for extension extendee
+	0, // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_wsplex_v1_wsplex_proto_init() }
@@ -402,7 +467,7 @@ func file_wsplex_v1_wsplex_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wsplex_v1_wsplex_proto_rawDesc), len(file_wsplex_v1_wsplex_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   6,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -6,13 +6,15 @@
 
 import type { GenEnum, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
+import type { Any } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_any } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file wsplex/v1/wsplex.proto.
  */
 export const file_wsplex_v1_wsplex: GenFile = /*@__PURE__*/
-  fileDesc("ChZ3c3BsZXgvdjEvd3NwbGV4LnByb3RvEgl3c3BsZXgudjEiGAoGVmFsdWVzEg4KBnZhbHVlcxgBIAMoCSKXAQoLT3BlblJlcXVlc3QSDAoEbmFtZRgBIAEoCRI2CghtZXRhZGF0YRgCIAMoCzIkLndzcGxleC52MS5PcGVuUmVxdWVzdC5NZXRhZGF0YUVudHJ5GkIKDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEiAKBXZhbHVlGAIgASgLMhEud3NwbGV4LnYxLlZhbHVlczoCOAEirgEKDE9wZW5SZXNwb25zZRIhCgZzdGF0dXMYASABKAsyES53c3BsZXgudjEuU3RhdHVzEjcKCG1ldGFkYXRhGAIgAygLMiUud3NwbGV4LnYxLk9wZW5SZXNwb25zZS5NZXRhZGF0YUVudHJ5GkIKDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEiAKBXZhbHVlGAIgASgLMhEud3NwbGV4LnYxLlZhbHVlczoCOAEiOAoGU3RhdHVzEh0KBGNvZGUYASABKA4yDy53c3BsZXgudjEuQ29kZRIPCgdtZXNzYWdlGAIgASgJKv8BCgRDb2RlEgsKB0NPREVfT0sQABIRCg1DT0RFX0NBTkNFTEVEEAESEAoMQ09ERV9VTktOT1dOEAISGQoVQ09ERV9JTlZBTElEX0FSR1VNRU5UEAMSGgoWQ09ERV9ERUFETElORV9FWENFRURFRBAEEhIKDkNPREVfTk9UX0ZPVU5EEAUSGgoWQ09ERV9QRVJNSVNTSU9OX0RFTklFRBAHEhsKF0NPREVfUkVTT1VSQ0VfRVhIQVVTVEVEEAgSEQoNQ09ERV9JTlRFUk5BTBANEhQKEENPREVfVU5BVkFJTEFCTEUQDhIYChRDT0RFX1VOQVVUSEVOVElDQVRFRBAQQjNaMWdpdGh1Yi5jb20vd3NwbGV4L3dzcGxleC9wcm90by93c3BsZXgvdjE7d3NwbGV4djFiBnByb3RvMw");
+  fileDesc("ChZ3c3BsZXgvdjEvd3NwbGV4LnByb3RvEgl3c3BsZXgudjEiGAoGVmFsdWVzEg4KBnZhbHVlcxgBIAMoCSKXAQoLT3BlblJlcXVlc3QSDAoEbmFtZRgBIAEoCRI2CghtZXRhZGF0YRgCIAMoCzIkLndzcGxleC52MS5PcGVuUmVxdWVzdC5NZXRhZGF0YUVudHJ5GkIKDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEiAKBXZhbHVlGAIgASgLMhEud3NwbGV4LnYxLlZhbHVlczoCOAEirgEKDE9wZW5SZXNwb25zZRIhCgZzdGF0dXMYASABKAsyES53c3BsZXgudjEuU3RhdHVzEjcKCG1ldGFkYXRhGAIgAygLMiUud3NwbGV4LnYxLk9wZW5SZXNwb25zZS5NZXRhZGF0YUVudHJ5GkIKDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEiAKBXZhbHVlGAIgASgLMhEud3NwbGV4LnYxLlZhbHVlczoCOAEi1gEKBlN0YXR1cxIdCgRjb2RlGAEgASgOMg8ud3NwbGV4LnYxLkNvZGUSDwoHbWVzc2FnZRgCIAEoCRIlCgdkZXRhaWxzGAMgAygLMhQuZ29vZ2xlLnByb3RvYnVmLkFueRIxCgh0cmFpbGVycxgEIAMoCzIfLndzcGxleC52MS5TdGF0dXMuVHJhaWxlcnNFbnRyeRpCCg1UcmFpbGVyc0VudHJ5EgsKA2tleRgBIAEoCRIgCgV2YWx1ZRgCIAEoCzIRLndzcGxleC52MS5WYWx1ZXM6AjgBKosDCgRDb2RlEgsKB0NPREVfT0sQABIRCg1DT0RFX0NBTkNFTEVEEAESEAoMQ09ERV9VTktOT1dOEAISGQoVQ09ERV9JTlZBTElEX0FSR1VNRU5UEAMSGgoWQ09ERV9ERUFETElORV9FWENFRURFRBAEEhIKDkNPREVfTk9UX0ZPVU5EEAUSFwoTQ09ERV9BTFJFQURZX0VYSVNUUxAGEhoKFkNPREVfUEVSTUlTU0lPTl9ERU5JRUQQBxIbChdDT0RFX1JFU09VUkNFX0VYSEFVU1RFRBAIEhwKGENPREVfRkFJTEVEX1BSRUNPTkRJVElPThAJEhAKDENPREVfQUJPUlRFRBAKEhUKEUNPREVfT1VUX09GX1JBTkdFEAsSFgoSQ09ERV9VTklNUExFTUVOVEVEEAwSEQoNQ09ERV9JTlRFUk5BTBANEhQKEENPREVfVU5BVkFJTEFCTEUQDhISCg5DT0RFX0RBVEFfTE9TUxAPEhgKFENPREVfVU5BVVRIRU5USUNBVEVEEBBCM1oxZ2l0aHViLmNvbS93c3BsZXgvd3NwbGV4L3Byb3RvL3dzcGxleC92MTt3c3BsZXh2MWIGcHJvdG8z", [file_google_protobuf_any]);
 
 /**
  * Values holds the values of one metadata key, in order.
@@ -91,8 +93,9 @@ export const OpenResponseSchema: GenMessage<OpenResponse> = /*@__PURE__*/
   messageDesc(file_wsplex_v1_wsplex, 2);
 
 /**
- * Status is a code and a human-readable message. It is the body of a reset
- * frame (see SPEC.md) and part of OpenResponse.
+ * Status is how a stream was refused or ended: the body of a reset frame
+ * (SPEC.md §5) and part of OpenResponse. Fields 1 to 3 are those of
+ * google.rpc.Status, so that a Status decodes as one.
  *
  * @generated from message wsplex.v1.Status
  */
@@ -103,9 +106,25 @@ export type Status = Message<"wsplex.v1.Status"> & {
   code: Code;
 
   /**
+   * A message for developers, in English.
+   *
    * @generated from field: string message = 2;
    */
   message: string;
+
+  /**
+   * Messages that say more about an error, such as google.rpc.RetryInfo.
+   *
+   * @generated from field: repeated google.protobuf.Any details = 3;
+   */
+  details: Any[];
+
+  /**
+   * Metadata sent with the end of the stream, like HTTP trailers.
+   *
+   * @generated from field: map<string, wsplex.v1.Values> trailers = 4;
+   */
+  trailers: { [key: string]: Values };
 };
 
 /**
@@ -116,21 +135,21 @@ export const StatusSchema: GenMessage<Status> = /*@__PURE__*/
   messageDesc(file_wsplex_v1_wsplex, 3);
 
 /**
- * Code says how a stream open or a stream ended. The numbers are gRPC's, so
- * that a gateway can map them one to one.
+ * Code says how a stream open or a stream ended. The numbers and meanings
+ * are gRPC's and Connect's, so that RPC status codes map one to one.
  *
  * @generated from enum wsplex.v1.Code
  */
 export enum Code {
   /**
-   * The stream was opened, or ended, without error.
+   * Success: the stream was opened, or ended, without error.
    *
    * @generated from enum value: CODE_OK = 0;
    */
   OK = 0,
 
   /**
-   * The stream was cancelled by one side.
+   * The operation was cancelled, typically by the caller.
    *
    * @generated from enum value: CODE_CANCELED = 1;
    */
@@ -144,7 +163,7 @@ export enum Code {
   UNKNOWN = 2,
 
   /**
-   * The open request was malformed, or its name invalid.
+   * The request was malformed, whatever the state of the system.
    *
    * @generated from enum value: CODE_INVALID_ARGUMENT = 3;
    */
@@ -158,39 +177,84 @@ export enum Code {
   DEADLINE_EXCEEDED = 4,
 
   /**
-   * No handler serves the requested name.
+   * What was asked for does not exist; for a stream, no handler serves its
+   * name.
    *
    * @generated from enum value: CODE_NOT_FOUND = 5;
    */
   NOT_FOUND = 5,
 
   /**
-   * The caller may not open this stream.
+   * What the caller tried to create exists already.
+   *
+   * @generated from enum value: CODE_ALREADY_EXISTS = 6;
+   */
+  ALREADY_EXISTS = 6,
+
+  /**
+   * The caller may not do this.
    *
    * @generated from enum value: CODE_PERMISSION_DENIED = 7;
    */
   PERMISSION_DENIED = 7,
 
   /**
-   * A limit was hit: too many streams, a message or header too large.
+   * A limit was hit: too many streams, a message or header too large, a
+   * quota.
    *
    * @generated from enum value: CODE_RESOURCE_EXHAUSTED = 8;
    */
   RESOURCE_EXHAUSTED = 8,
 
   /**
-   * The handler failed.
+   * The system is not in the state the operation needs.
+   *
+   * @generated from enum value: CODE_FAILED_PRECONDITION = 9;
+   */
+  FAILED_PRECONDITION = 9,
+
+  /**
+   * The operation was aborted, typically by a concurrency conflict.
+   *
+   * @generated from enum value: CODE_ABORTED = 10;
+   */
+  ABORTED = 10,
+
+  /**
+   * The operation went past a valid range.
+   *
+   * @generated from enum value: CODE_OUT_OF_RANGE = 11;
+   */
+  OUT_OF_RANGE = 11,
+
+  /**
+   * The operation is not implemented or not supported; for RPC, an
+   * unknown procedure.
+   *
+   * @generated from enum value: CODE_UNIMPLEMENTED = 12;
+   */
+  UNIMPLEMENTED = 12,
+
+  /**
+   * An invariant broke: the handler failed.
    *
    * @generated from enum value: CODE_INTERNAL = 13;
    */
   INTERNAL = 13,
 
   /**
-   * The service is shutting down or cannot serve now; retrying may help.
+   * The service cannot serve now; retrying later may help.
    *
    * @generated from enum value: CODE_UNAVAILABLE = 14;
    */
   UNAVAILABLE = 14,
+
+  /**
+   * Data was lost or corrupted beyond recovery.
+   *
+   * @generated from enum value: CODE_DATA_LOSS = 15;
+   */
+  DATA_LOSS = 15,
 
   /**
    * The caller did not prove who it is.
