@@ -163,7 +163,7 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Session, erro
 		ws.Close()
 		return nil, err
 	}
-	return newSession(context.Background(), conn, true, o, nil), nil
+	return newSession(context.Background(), transportConn{conn}, true, o, nil), nil
 }
 
 // dialError explains a failed handshake. A refusal from the server is a

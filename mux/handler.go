@@ -268,7 +268,7 @@ func (h *Handler) upgrade(w http.ResponseWriter, r *http.Request, base context.C
 		h.wg.Done()
 		return nil
 	}
-	s := newSession(base, conn, false, h.opts, release)
+	s := newSession(base, transportConn{conn}, false, h.opts, release)
 	h.mu.Lock()
 	if h.closing {
 		h.mu.Unlock()

@@ -15,18 +15,30 @@ const Subprotocol = "wsplex.v1"
 // Options configure a Session, on either side. The zero value of every
 // field means its default; a nil *Options means all defaults.
 type Options struct {
-	// WindowSize is the most bytes a stream's peer may send before the
-	// stream's reader consumes them: the yamux receive window, and the most
-	// memory one unread stream holds. At least 256 KiB. Default 16 MiB,
-	// which keeps a bulk stream at full speed; the worst case a peer can
-	// make this side buffer is MaxStreams × WindowSize, so lower one of
-	// them where streams may go unread.
+	// WindowSize is the largest receive window of one stream: the most
+	// bytes its peer may send before its reader consumes them. A stream
+	// starts with yamux's 256 KiB and its window doubles, up to WindowSize,
+	// while its peer keeps using it up, so only bulk streams grow large
+	// windows. At least 256 KiB. Default 16 MiB, which keeps a bulk stream
+	// at full speed.
 	WindowSize uint32
 
+	// SessionWindow bounds the stream data the peer can make this side
+	// hold for the session: received and not yet read, plus what the
+	// peer may still send, over all streams, as HTTP/2's connection
+	// window does. Each stream the peer may send on holds at least 256
+	// KiB of it (yamux gives every new stream that window), so it also
+	// caps such streams at SessionWindow / 256 KiB: streams whose peer
+	// has half-closed them, such as server-streaming calls and
+	// subscriptions, hold only what they have buffered. A stream the peer
+	// opens beyond it is refused with CodeResourceExhausted, and Open
+	// waits for room. At least 256 KiB. Default 64 MiB.
+	SessionWindow uint32
+
 	// MaxStreams caps the streams the peer may have open towards this side
-	// at once, counting each until both sides ended it (a stream closed
-	// here still counts until the peer ends its half); more are reset with
-	// CODE_RESOURCE_EXHAUSTED. Default 4096.
+	// at once, counting each from its SYN until both sides ended it (a
+	// stream closed here still counts until the peer ends its half); more
+	// are refused with CodeResourceExhausted. Default 4096.
 	MaxStreams int
 
 	// KeepAliveInterval is how long the connection may be idle before the
@@ -64,10 +76,12 @@ type Options struct {
 }
 
 const (
-	defaultWindowSize = 16 << 20
-	minWindowSize     = 256 << 10
-	defaultMaxStreams = 4096
-	acceptBacklog     = 256
+	defaultWindowSize    = 16 << 20
+	defaultSessionWindow = 64 << 20
+	minWindowSize        = initialWindow
+	defaultMaxStreams    = 4096
+	acceptBacklog        = 256
+	minMessageSize       = 256
 )
 
 // Validate reports whether o is valid: Dial and NewHandler return the same
@@ -91,6 +105,15 @@ func (o *Options) withDefaults() (Options, error) {
 	if c.WindowSize < minWindowSize {
 		return c, errors.New("wsplex/mux: WindowSize below 256 KiB")
 	}
+	if c.SessionWindow == 0 {
+		c.SessionWindow = defaultSessionWindow
+	}
+	if c.SessionWindow < minWindowSize {
+		return c, errors.New("wsplex/mux: SessionWindow below 256 KiB")
+	}
+	if c.MessageSize != 0 && c.MessageSize < minMessageSize {
+		return c, errors.New("wsplex/mux: MessageSize below 256 bytes")
+	}
 	if c.MaxStreams < 0 {
 		return c, errors.New("wsplex/mux: negative MaxStreams")
 	}
@@ -101,6 +124,21 @@ func (o *Options) withDefaults() (Options, error) {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	return c, nil
+}
+
+// messageSize returns the largest outgoing WebSocket message payload.
+func (o *Options) messageSize() int {
+	if o.MessageSize > 0 {
+		return o.MessageSize
+	}
+	return transport.DefaultMessageSize
+}
+
+func (o *Options) closeTimeout() time.Duration {
+	if o.CloseTimeout > 0 {
+		return o.CloseTimeout
+	}
+	return 5 * time.Second
 }
 
 func (o *Options) transport() *transport.Options {
@@ -115,4 +153,12 @@ func (o *Options) transport() *transport.Options {
 		// yamux's receive goroutine always reads and needs no deadlines.
 		DirectRead: true,
 	}
+}
+
+// transportConn adapts a transport.Conn in DirectRead mode to wsConn.
+type transportConn struct{ *transport.Conn }
+
+func (c transportConn) WriteMessage(parts ...[]byte) error { return c.WriteFrame(parts...) }
+func (c transportConn) Close(code int, reason string, deadline time.Time) error {
+	return c.CloseWithCodeBefore(code, reason, deadline)
 }

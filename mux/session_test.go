@@ -3,6 +3,7 @@ package mux_test
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -18,10 +19,13 @@ import (
 	"github.com/gorilla/websocket"
 	"go.uber.org/goleak"
 	"golang.org/x/net/nettest"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/wsplex/wsplex"
 	"github.com/wsplex/wsplex/internal/plextest"
 	"github.com/wsplex/wsplex/mux"
-	wsplexv1 "github.com/wsplex/wsplex/proto/wsplex/v1"
 	"github.com/wsplex/wsplex/transport"
 )
 
@@ -129,7 +133,7 @@ func TestResetCarriesStatusToBothEnds(t *testing.T) {
 			}
 		}
 	}()
-	if err := a.Reset(wsplexv1.Code_CODE_PERMISSION_DENIED, "not yours"); err != nil {
+	if err := a.Reset(wsplex.NewError(wsplex.CodePermissionDenied, "not yours")); err != nil {
 		t.Fatal(err)
 	}
 
@@ -137,12 +141,12 @@ func TestResetCarriesStatusToBothEnds(t *testing.T) {
 	if _, err := io.ReadFull(b, got); err != nil || string(got) != "before" {
 		t.Fatalf("data sent before the reset: %q, %v", got, err)
 	}
-	var re *mux.ResetError
+	var re *wsplex.Error
 	_, err := b.Read(got)
-	if !errors.As(err, &re) || re.Code != wsplexv1.Code_CODE_PERMISSION_DENIED || re.Message != "not yours" || !re.Remote {
+	if !errors.As(err, &re) || re.Code != wsplex.CodePermissionDenied || re.Message != "not yours" || !re.Remote {
 		t.Fatalf("peer read after reset: %v", err)
 	}
-	if err := <-writeErr; !errors.As(err, &re) || re.Code != wsplexv1.Code_CODE_PERMISSION_DENIED {
+	if err := <-writeErr; !errors.As(err, &re) || re.Code != wsplex.CodePermissionDenied {
 		t.Fatalf("peer write after reset: %v", err)
 	}
 	<-b.Context().Done()
@@ -189,10 +193,10 @@ func TestResetThenCloseFromTheWriter(t *testing.T) {
 					}
 				}()
 				<-blocked
-				a.Reset(wsplexv1.Code_CODE_UNAVAILABLE, "stop")
+				a.Reset(wsplex.NewError(wsplex.CodeUnavailable, "stop"))
 				_, err := io.Copy(io.Discard, b)
-				var re *mux.ResetError
-				if !errors.As(err, &re) || re.Code != wsplexv1.Code_CODE_UNAVAILABLE {
+				var re *wsplex.Error
+				if !errors.As(err, &re) || re.Code != wsplex.CodeUnavailable {
 					errs <- fmt.Errorf("round %d: the peer read %v, want the reset", round, err)
 				}
 				<-done
@@ -220,7 +224,7 @@ func TestResetBeforeAccept(t *testing.T) {
 	if _, err := a.Write([]byte("hi")); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.Reset(wsplexv1.Code_CODE_UNAVAILABLE, "changed my mind"); err != nil {
+	if err := a.Reset(wsplex.NewError(wsplex.CodeUnavailable, "changed my mind")); err != nil {
 		t.Fatal(err)
 	}
 	// Frames arrive in order: once sync1 reads this, the server has seen
@@ -241,14 +245,14 @@ func TestResetBeforeAccept(t *testing.T) {
 	if _, err := io.ReadFull(b, got); err != nil || string(got) != "hi" {
 		t.Fatalf("data sent before the reset: %q, %v", got, err)
 	}
-	var re *mux.ResetError
-	if _, err := b.Read(got); !errors.As(err, &re) || re.Code != wsplexv1.Code_CODE_UNAVAILABLE || !re.Remote {
+	var re *wsplex.Error
+	if _, err := b.Read(got); !errors.As(err, &re) || re.Code != wsplex.CodeUnavailable || !re.Remote {
 		t.Fatalf("read after the reset: %v", err)
 	}
-	if _, err := b.Write(got); !errors.As(err, &re) || re.Code != wsplexv1.Code_CODE_UNAVAILABLE {
+	if _, err := b.Write(got); !errors.As(err, &re) || re.Code != wsplex.CodeUnavailable {
 		t.Fatalf("write after the reset: %v", err)
 	}
-	if cause := context.Cause(b.Context()); !errors.As(cause, &re) || re.Code != wsplexv1.Code_CODE_UNAVAILABLE {
+	if cause := context.Cause(b.Context()); !errors.As(cause, &re) || re.Code != wsplex.CodeUnavailable {
 		t.Fatalf("context cause: %v", cause)
 	}
 }
@@ -261,7 +265,7 @@ func TestContextMadeAfterTheEnd(t *testing.T) {
 	reset, _ := streamPair(t, client, server)
 	closed, _ := streamPair(t, client, server)
 	untouched, _ := streamPair(t, client, server)
-	if err := reset.Reset(wsplexv1.Code_CODE_CANCELED, "bye"); err != nil {
+	if err := reset.Reset(wsplex.NewError(wsplex.CodeCanceled, "bye")); err != nil {
 		t.Fatal(err)
 	}
 	closed.Close()
@@ -269,8 +273,8 @@ func TestContextMadeAfterTheEnd(t *testing.T) {
 	client.Close()
 	afterSession.Close() // as a deferred Close runs once the session ended
 
-	var re *mux.ResetError
-	if cause := context.Cause(reset.Context()); !errors.As(cause, &re) || re.Code != wsplexv1.Code_CODE_CANCELED || re.Remote {
+	var re *wsplex.Error
+	if cause := context.Cause(reset.Context()); !errors.As(cause, &re) || re.Code != wsplex.CodeCanceled || re.Remote {
 		t.Fatalf("reset stream: cause %v, want the local reset", cause)
 	}
 	if cause := context.Cause(closed.Context()); !errors.Is(cause, net.ErrClosed) {
@@ -286,31 +290,6 @@ func TestContextMadeAfterTheEnd(t *testing.T) {
 		if s.Context().Err() == nil {
 			t.Fatalf("stream %d: context not done", s.ID())
 		}
-	}
-}
-
-func TestShrinkKeepsUnreadData(t *testing.T) {
-	client, server := plextest.SessionPair(t, nil)
-	a, b := streamPair(t, client, server)
-	if _, err := a.Write([]byte("hello")); err != nil {
-		t.Fatal(err)
-	}
-	got := make([]byte, 2)
-	if _, err := io.ReadFull(b, got); err != nil {
-		t.Fatal(err)
-	}
-	b.Shrink() // "llo" is still buffered
-	rest := make([]byte, 3)
-	if _, err := io.ReadFull(b, rest); err != nil || string(got)+string(rest) != "hello" {
-		t.Fatalf("read %q then %q, %v", got, rest, err)
-	}
-	b.Shrink() // empty now: the buffer goes, and comes back for new data
-	if _, err := a.Write([]byte("again")); err != nil {
-		t.Fatal(err)
-	}
-	a.CloseWrite()
-	if all, err := io.ReadAll(b); err != nil || string(all) != "again" {
-		t.Fatalf("after Shrink: %q, %v", all, err)
 	}
 }
 
@@ -347,13 +326,12 @@ func TestCloseTellsPeerToStopWriting(t *testing.T) {
 	}
 	a.Close() // without reading
 
-	var re *mux.ResetError
 	var err error
 	for err == nil {
 		_, err = b.Write(make([]byte, 1024))
 	}
-	if !errors.As(err, &re) || re.Code != wsplexv1.Code_CODE_OK {
-		t.Fatalf("write after peer Close: %v, want ResetError with CODE_OK", err)
+	if !errors.Is(err, wsplex.ErrPeerClosed) {
+		t.Fatalf("write after peer Close: %v, want wsplex.ErrPeerClosed", err)
 	}
 	if _, err := io.ReadAll(b); err != nil {
 		t.Fatalf("read after peer Close: %v, want clean EOF", err)
@@ -384,8 +362,8 @@ func TestMaxStreamsRefusesExtra(t *testing.T) {
 		_, err := server.Accept(ctx) // refuses extra, then waits
 		accepted <- err
 	}()
-	var re *mux.ResetError
-	if _, err := extra.Read(make([]byte, 1)); !errors.As(err, &re) || re.Code != wsplexv1.Code_CODE_RESOURCE_EXHAUSTED {
+	var re *wsplex.Error
+	if _, err := extra.Read(make([]byte, 1)); !errors.As(err, &re) || re.Code != wsplex.CodeResourceExhausted {
 		t.Fatalf("extra stream read: %v, want RESOURCE_EXHAUSTED", err)
 	}
 	cancel()
@@ -596,7 +574,7 @@ func TestShutdownDrainsThenCloses(t *testing.T) {
 		// A stream that beat the go-away waits in the server's backlog (this
 		// server never accepts); one that came after it is refused.
 		s.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
-		var re *mux.ResetError
+		var re *wsplex.Error
 		if _, err := s.Read(make([]byte, 1)); !errors.As(err, &re) && !errors.Is(err, os.ErrDeadlineExceeded) {
 			t.Fatalf("stream opened during shutdown: %v", err)
 		}
@@ -640,23 +618,41 @@ func TestShutdownGivesUpAtDeadline(t *testing.T) {
 	<-client.Done()
 }
 
+// frame encodes a yamux frame (SPEC.md §4.1).
+func frame(typ byte, flags uint16, id, length uint32, body ...byte) []byte {
+	b := make([]byte, 12, 12+len(body))
+	b[1] = typ
+	binary.BigEndian.PutUint16(b[2:], flags)
+	binary.BigEndian.PutUint32(b[4:], id)
+	binary.BigEndian.PutUint32(b[8:], length)
+	return append(b, body...)
+}
+
+// TestBadInputEndsOnlyThatSession sends each session-fatal input of SPEC.md
+// §4.8 from a raw client: the server must answer Go Away with code 1 (a
+// protocol error), then close the WebSocket with 1002, end that session
+// with an error, and leave another session untouched.
 func TestBadInputEndsOnlyThatSession(t *testing.T) {
+	const (
+		syn, fin = 1, 4
+		data     = 0
+		window   = 1
+		reset    = 4
+	)
+	cat := func(frames ...[]byte) []byte { return bytes.Join(frames, nil) }
 	for _, tc := range []struct {
-		name     string
-		send     func(ws *websocket.Conn) error
-		want     error // nil: any error
-		wantCode int
+		name string
+		in   []byte
 	}{
-		{"garbage", func(ws *websocket.Conn) error {
-			return ws.WriteMessage(websocket.BinaryMessage, []byte("GET / HTTP/1.1\r\n\r\n this is not yamux"))
-		}, nil, websocket.CloseProtocolError},
-		{"text-frame", func(ws *websocket.Conn) error {
-			return ws.WriteMessage(websocket.TextMessage, []byte("hello"))
-		}, transport.ErrTextMessage, websocket.CloseUnsupportedData},
-		{"huge-reset-reason", func(ws *websocket.Conn) error {
-			// A wsplex reset frame announcing a 1 MiB reason.
-			return ws.WriteMessage(websocket.BinaryMessage, []byte{0, 0, 0, 8, 0, 0, 0, 1, 0, 0x10, 0, 0})
-		}, nil, websocket.CloseProtocolError},
+		{"garbage", []byte("GET / HTTP/1.1\r\n\r\n this is not yamux")},
+		{"unknown-type", frame(5, 0, 1, 0)},
+		{"huge-reset-status", frame(reset, 0, 1, 1<<20)},
+		{"reset-for-stream-0", frame(reset, 0, 0, 0)},
+		{"data-over-window", cat(frame(window, syn, 1, 0), frame(data, 0, 1, 256<<10+1), make([]byte, 256<<10+1))},
+		{"duplicate-syn", cat(frame(window, syn, 1, 0), frame(window, syn, 1, 0))},
+		{"second-fin", cat(frame(window, syn, 1, 0), frame(window, fin, 1, 0), frame(window, fin, 1, 0))},
+		{"even-id-from-client", frame(window, syn, 2, 0)},
+		{"stream-0", frame(window, syn, 0, 0)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv, sessions := plextest.NewSessionServer(t, nil, 2)
@@ -669,25 +665,34 @@ func TestBadInputEndsOnlyThatSession(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer ws.Close()
+			received := make(chan []byte, 1)
 			peerSaw := make(chan error, 1)
 			go func() { // read, so that gorilla answers the server's close frame
+				var all []byte
 				for {
-					if _, _, err := ws.ReadMessage(); err != nil {
+					_, p, err := ws.ReadMessage()
+					if err != nil {
+						received <- all
 						peerSaw <- err
 						return
 					}
+					all = append(all, p...)
 				}
 			}()
 			bad := <-sessions
-			if err := tc.send(ws); err != nil {
+			if err := ws.WriteMessage(websocket.BinaryMessage, tc.in); err != nil {
 				t.Fatal(err)
 			}
 			<-bad.Done()
-			if bad.Err() == nil || tc.want != nil && !errors.Is(bad.Err(), tc.want) {
-				t.Fatalf("bad session ended with %v, want %v", bad.Err(), tc.want)
+			if bad.Err() == nil || !strings.Contains(bad.Err().Error(), "protocol error") {
+				t.Fatalf("bad session ended with %v, want a protocol error", bad.Err())
 			}
-			if err := <-peerSaw; !websocket.IsCloseError(err, tc.wantCode) {
-				t.Fatalf("peer saw %v, want close code %d", err, tc.wantCode)
+			goAway := frame(3, 0, 0, 1)
+			if got := <-received; !bytes.HasSuffix(got, goAway) {
+				t.Errorf("peer received % x, want it to end with Go Away code 1 (% x)", got, goAway)
+			}
+			if err := <-peerSaw; !websocket.IsCloseError(err, websocket.CloseProtocolError) {
+				t.Fatalf("peer saw %v, want close code 1002", err)
 			}
 			// The other session is untouched.
 			a, b := streamPair(t, good, goodServer)
@@ -696,6 +701,43 @@ func TestBadInputEndsOnlyThatSession(t *testing.T) {
 				t.Fatalf("other session: %v", err)
 			}
 		})
+	}
+}
+
+func TestTextMessageEndsOnlyThatSession(t *testing.T) {
+	srv, sessions := plextest.NewSessionServer(t, nil, 2)
+	good := srv.Dial(t, nil)
+	goodServer := <-sessions
+	d := websocket.Dialer{Subprotocols: []string{mux.Subprotocol}}
+	ws, _, err := d.DialContext(t.Context(), srv.URL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	peerSaw := make(chan error, 1)
+	go func() {
+		for {
+			if _, _, err := ws.ReadMessage(); err != nil {
+				peerSaw <- err
+				return
+			}
+		}
+	}()
+	bad := <-sessions
+	if err := ws.WriteMessage(websocket.TextMessage, []byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	<-bad.Done()
+	if !errors.Is(bad.Err(), transport.ErrTextMessage) {
+		t.Fatalf("bad session ended with %v", bad.Err())
+	}
+	if err := <-peerSaw; !websocket.IsCloseError(err, websocket.CloseUnsupportedData) {
+		t.Fatalf("peer saw %v, want close code 1003", err)
+	}
+	a, b := streamPair(t, good, goodServer)
+	a.Write([]byte("ok"))
+	if _, err := io.ReadFull(b, make([]byte, 2)); err != nil {
+		t.Fatalf("other session: %v", err)
 	}
 }
 
@@ -722,15 +764,50 @@ func TestInvalidOptionsAreErrors(t *testing.T) {
 	}
 }
 
-func TestLongResetReasonIsCut(t *testing.T) {
+// TestStatusCarriesDetailsAndTrailers ends a stream with a status that
+// has details and trailers: the peer's read returns all of them.
+func TestStatusCarriesDetailsAndTrailers(t *testing.T) {
 	client, server := plextest.SessionPair(t, nil)
 	a, b := streamPair(t, client, server)
-	long := strings.Repeat("é", 5000) // 10,000 bytes, over the 4 KiB limit
-	a.Reset(wsplexv1.Code_CODE_INTERNAL, long)
-	var re *mux.ResetError
-	if _, err := b.Read(make([]byte, 1)); !errors.As(err, &re) || re.Code != wsplexv1.Code_CODE_INTERNAL ||
-		!strings.HasPrefix(long, strings.TrimSuffix(re.Message, "...")) || len(re.Message) > 4096 {
+	detail, err := anypb.New(wrapperspb.String("retry in 1s"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Reset(&wsplex.Error{Code: wsplex.CodeUnavailable, Message: "busy", Details: []*anypb.Any{detail},
+		Trailers: wsplex.Metadata{"retry-after": {"1"}}})
+	var e *wsplex.Error
+	if _, err := b.Read(make([]byte, 1)); !errors.As(err, &e) {
+		t.Fatalf("peer read %v", err)
+	}
+	if e.Code != wsplex.CodeUnavailable || e.Message != "busy" || !e.Remote || e.Trailers.Get("Retry-After") != "1" ||
+		len(e.Details) != 1 || !proto.Equal(e.Details[0], detail) {
+		t.Fatalf("peer read %+v", e)
+	}
+	// A clean end carries trailers too.
+	c, d := streamPair(t, client, server)
+	c.Reset(&wsplex.Error{Code: wsplex.CodeOK, Trailers: wsplex.Metadata{"count": {"3"}}})
+	if _, err := d.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("read after a clean reset: %v", err)
+	}
+	if st := d.PeerStatus(); st == nil || st.Code != wsplex.CodeOK || st.Trailers.Get("count") != "3" {
+		t.Fatalf("PeerStatus = %+v", st)
+	}
+}
+
+// TestLongStatusIsCut ends a stream with a status over the reset frame's
+// 16 KiB limit: it arrives cut, with its code, and the session lives.
+func TestLongStatusIsCut(t *testing.T) {
+	client, server := plextest.SessionPair(t, nil)
+	a, b := streamPair(t, client, server)
+	long := strings.Repeat("é", 10000) // 20,000 bytes, over the 16 KiB limit
+	a.Reset(&wsplex.Error{Code: wsplex.CodeInternal, Message: long, Trailers: wsplex.Metadata{"k": {"v"}}})
+	var e *wsplex.Error
+	if _, err := b.Read(make([]byte, 1)); !errors.As(err, &e) || e.Code != wsplex.CodeInternal || len(e.Message) > 16<<10 {
 		t.Fatalf("peer read: %v", err)
+	}
+	kept, _, _ := strings.Cut(e.Message, "...")
+	if !strings.HasPrefix(long, kept) || len(kept) < 15<<10 || !strings.Contains(e.Message, "trailers dropped") || e.Trailers != nil {
+		t.Fatalf("peer read a message of %d bytes, trailers %v", len(e.Message), e.Trailers)
 	}
 	if b.Session().Err() != nil {
 		t.Fatalf("session ended: %v", b.Session().Err())
@@ -740,11 +817,11 @@ func TestLongResetReasonIsCut(t *testing.T) {
 func TestResetReasonWithInvalidUTF8StillArrives(t *testing.T) {
 	client, server := plextest.SessionPair(t, nil)
 	a, b := streamPair(t, client, server)
-	if err := a.Reset(wsplexv1.Code_CODE_INTERNAL, "open /tmp/\xff: failed"); err != nil {
+	if err := a.Reset(wsplex.NewError(wsplex.CodeInternal, "open /tmp/\xff: failed")); err != nil {
 		t.Fatal(err)
 	}
-	var re *mux.ResetError
-	if _, err := b.Read(make([]byte, 1)); !errors.As(err, &re) || re.Code != wsplexv1.Code_CODE_INTERNAL ||
+	var re *wsplex.Error
+	if _, err := b.Read(make([]byte, 1)); !errors.As(err, &re) || re.Code != wsplex.CodeInternal ||
 		re.Message != "open /tmp/\uFFFD: failed" {
 		t.Fatalf("peer read %v, want the status with the bad byte replaced", err)
 	}
@@ -779,8 +856,8 @@ func TestMaxStreamsCountsStreamsThePeerKeeps(t *testing.T) {
 		s, _ := server.Accept(ctx)
 		accepted <- s
 	}()
-	var re *mux.ResetError
-	if _, err := extra.Read(make([]byte, 1)); !errors.As(err, &re) || re.Code != wsplexv1.Code_CODE_RESOURCE_EXHAUSTED {
+	var re *wsplex.Error
+	if _, err := extra.Read(make([]byte, 1)); !errors.As(err, &re) || re.Code != wsplex.CodeResourceExhausted {
 		t.Fatalf("third stream: %v, want RESOURCE_EXHAUSTED", err)
 	}
 	// Once the client ends its halves, there is room again.

@@ -2,47 +2,77 @@ package mux
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
-	"sync"
+	"os"
 	"time"
 
 	"github.com/hashicorp/yamux"
 
-	wsplexv1 "github.com/wsplex/wsplex/proto/wsplex/v1"
+	"github.com/wsplex/wsplex"
+	"github.com/wsplex/wsplex/internal/wire"
 )
 
 // Stream is one ordered, flow-controlled byte stream of a Session. It is a
 // net.Conn: Close ends it in both directions and unblocks pending calls,
 // CloseWrite ends only the sending half (the peer reads io.EOF), and Reset
 // ends it with a status that the peer sees. Every Stream must be closed.
-// All methods are safe for concurrent use.
+// All methods are safe for concurrent use; concurrent Writes do not
+// interleave their bytes.
 //
 // How a stream ended is always visible to both ends: io.EOF after the
-// peer's CloseWrite, a *ResetError after a reset (data sent before it is
-// still delivered first), and an error matching ErrSessionClosed when the
-// session went away.
+// peer's CloseWrite, a *wsplex.Error after a reset (data sent before it is
+// still delivered first), wsplex.ErrPeerClosed on writes after the peer
+// closed the stream without reading all of it, and an error matching
+// ErrSessionClosed when the session went away.
 //
-// A Stream is kept small, since a server may hold many thousands of idle
-// ones: what only some streams need (a context, a write deadline, a reset
-// in progress) lives in a streamExtra made on first use.
+// A Stream holds no buffer while it has nothing unread, and no channel or
+// timer while nobody waits on it: a server may hold many thousands of idle
+// ones.
 type Stream struct {
-	ys   *yamux.Stream // set, with sess, before Open or Accept returns it
 	sess *Session
+	ys   *yamux.Stream // set before Open or Accept returns the stream
+	id   uint32
 
-	mu          sync.Mutex
-	reset       *ResetError
-	cause       error        // why the stream ended, for Context
-	x           *streamExtra // nil until needed
-	closed      closeState
-	sawEOF      bool
-	writeClosed bool
+	// The rest is guarded by sess.mu.
+	flags      streamFlags
+	closing    closeState
+	localReset *wsplex.Error // the status this side ended the stream with
+	owed       *wsplex.Error // a reset frame to send before this side's FIN
+	peerReset  *wsplex.Error // the peer's reset; Code may be CodeOK
+	cause      error         // why the stream ended, for Context
 
-	frame uint8 // localFIN, remoteFIN, peerOpened; guarded by frameConn.mu
-	id    uint32
+	buf   recvBuffer
+	rwait chan struct{} // closed to wake readers; made by the first to wait
+	wwait chan struct{} // closed to wake writers and whoever waits for the write turn
+
+	// Receive window (SPEC.md §4.4): the peer may send granted-received
+	// more bytes. held and grown are what the stream counts in the
+	// session's held and grown.
+	granted, received, consumed int64
+	held, grown                 int64
+	target                      int64 // the window to keep open; grows with use
+	demand                      int64 // bytes a Peek waits to have buffered
+
+	sendWindow int64 // bytes this side may still send
+
+	x *streamExtra // made on first use
 }
+
+type streamFlags uint16
+
+const (
+	peerOpened  streamFlags = 1 << iota // the peer sent the SYN
+	tracked                             // in Session.streams: not finished
+	accepted                            // Accept returned it (peer streams)
+	localFIN                            // this side sent its FIN
+	remoteFIN                           // the peer sent its FIN
+	rstIn                               // a yamux RST arrived: the stream is gone
+	overflow                            // its data would have overflowed the session's window
+	writeClosed                         // CloseWrite was called
+	writing                             // a Write, Close or Reset holds the write turn
+)
 
 // closeState says whether Close was called and has finished.
 type closeState uint8
@@ -53,16 +83,28 @@ const (
 	closed
 )
 
-// streamExtra holds the state of a Stream that only some streams need.
+// streamExtra holds what only some streams need.
 type streamExtra struct {
 	ctx       context.Context // made on the first call to Context
 	cancel    context.CancelCauseFunc
-	wdl       time.Time     // the write deadline
-	resetSent chan struct{} // closed once a local reset's frame is written
-	closeDone chan struct{} // made by a Close that waits for another
+	rdl, wdl  *deadline
+	closeDone chan struct{} // closed when Close has finished
 }
 
-// extra returns s.x, making it if needed. s.mu is held.
+func newStream(sess *Session, id uint32, flags streamFlags) *Stream {
+	return &Stream{
+		sess:       sess,
+		id:         id,
+		flags:      flags | tracked,
+		granted:    initialWindow,
+		target:     initialWindow,
+		sendWindow: initialWindow,
+	}
+}
+
+var _ net.Conn = (*Stream)(nil)
+
+// extra returns s.x, making it if needed. sess.mu is held.
 func (s *Stream) extra() *streamExtra {
 	if s.x == nil {
 		s.x = new(streamExtra)
@@ -70,9 +112,7 @@ func (s *Stream) extra() *streamExtra {
 	return s.x
 }
 
-var _ net.Conn = (*Stream)(nil)
-
-var past = time.Unix(1, 0)
+func (s *Stream) has(f streamFlags) bool { return s.flags&f != 0 }
 
 // ID returns the yamux stream ID: odd for streams the client opened, even
 // for the server's.
@@ -81,11 +121,20 @@ func (s *Stream) ID() uint32 { return s.id }
 // Session returns the session the stream belongs to.
 func (s *Stream) Session() *Session { return s.sess }
 
-// Context returns a context that is cancelled when the stream is closed or
-// reset by either side, or its session ends; context.Cause says which.
+// LocalAddr returns the local address of the session's TCP connection.
+func (s *Stream) LocalAddr() net.Addr { return s.sess.LocalAddr() }
+
+// RemoteAddr returns the remote address of the session's TCP connection.
+func (s *Stream) RemoteAddr() net.Addr { return s.sess.RemoteAddr() }
+
+// Context returns a context that is cancelled when the stream is closed,
+// reset by this side, reset by the peer with a status other than CodeOK,
+// refused by yamux, or its session ends; context.Cause says which. The
+// peer's Close (a CodeOK reset, SPEC.md §5) stops only this side's writes:
+// the context lives on, so that a handler can read what the peer sent.
 func (s *Stream) Context() context.Context {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.sess.mu.Lock()
+	defer s.sess.mu.Unlock()
 	x := s.extra()
 	if x.ctx == nil {
 		parent := s.sess.ctx
@@ -94,227 +143,484 @@ func (s *Stream) Context() context.Context {
 			// session's, should the session have ended since.
 			parent = context.WithoutCancel(parent)
 		}
-		ctx, cancel := context.WithCancelCause(parent)
+		x.ctx, x.cancel = context.WithCancelCause(parent)
 		if s.cause != nil {
-			cancel(s.cause)
+			x.cancel(s.cause)
 		}
-		x.ctx, x.cancel = ctx, cancel
 	}
 	return x.ctx
 }
 
-// end records why the stream ended, once, and cancels its context if it
-// was made. If the session ended first, that is why.
-func (s *Stream) end(cause error) {
-	s.mu.Lock()
+// end records why the stream ended, once, and returns the func that
+// cancels its context, to be called without sess.mu. If the session ended
+// first, that is why. sess.mu is held.
+func (s *Stream) end(cause error) func() {
 	if s.cause != nil {
-		s.mu.Unlock()
-		return
+		return func() {}
 	}
-	if s.sess != nil && s.sess.ctx.Err() != nil {
+	if s.sess.ctx.Err() != nil {
 		cause = context.Cause(s.sess.ctx)
 	}
 	s.cause = cause
-	var cancel context.CancelCauseFunc
-	if s.x != nil {
-		cancel = s.x.cancel
+	if s.x == nil || s.x.cancel == nil {
+		return func() {}
 	}
-	s.mu.Unlock()
-	if cancel != nil {
-		cancel(cause)
+	cancel := s.x.cancel
+	return func() { cancel(cause) }
+}
+
+// wake closes *ch, waking whoever waits on it.
+func wake(ch *chan struct{}) {
+	if *ch != nil {
+		close(*ch)
+		*ch = nil
 	}
 }
 
-// LocalAddr returns the local address of the session's TCP connection.
-func (s *Stream) LocalAddr() net.Addr { return s.sess.LocalAddr() }
+// wait blocks until *ch is closed, dl or extra is closed, or the session
+// ends. sess.mu is held on entry and on return, but not while waiting.
+func (s *Stream) wait(ch *chan struct{}, dl, extra <-chan struct{}) {
+	if *ch == nil {
+		*ch = make(chan struct{})
+	}
+	c := *ch
+	s.sess.mu.Unlock()
+	select {
+	case <-c:
+	case <-dl:
+	case <-extra:
+	case <-s.sess.ys.CloseChan():
+	}
+	s.sess.mu.Lock()
+}
 
-// RemoteAddr returns the remote address of the session's TCP connection.
-func (s *Stream) RemoteAddr() net.Addr { return s.sess.RemoteAddr() }
+func (s *Stream) readDeadline() <-chan struct{} {
+	if s.x == nil {
+		return nil
+	}
+	return s.x.rdl.wait()
+}
+
+func (s *Stream) writeDeadline() <-chan struct{} {
+	if s.x == nil {
+		return nil
+	}
+	return s.x.wdl.wait()
+}
+
+// discarding reports that data arriving for the stream is dropped: this
+// side closed or reset it, or yamux reset it.
+func (s *Stream) discarding() bool {
+	return s.closing != notClosed || s.localReset != nil || s.has(rstIn|overflow)
+}
+
+// receiving reports that the peer may still send data.
+func (s *Stream) receiving() bool {
+	return !s.discarding() && !s.has(remoteFIN) && s.peerReset == nil
+}
+
+// account updates what the stream counts in the session: the bytes it
+// holds, and the window it granted beyond initialWindow while the peer may
+// still send. sess.mu is held.
+func (s *Stream) account() {
+	var grown int64
+	if s.receiving() {
+		grown = max(0, s.granted-s.consumed-initialWindow)
+	}
+	s.sess.count(int64(s.buf.n)-s.held, grown-s.grown)
+	s.held, s.grown = int64(s.buf.n), grown
+}
+
+// grant sends the peer more window when the stream's reader has consumed
+// half of it, or a Peek needs more than is open. The window to keep open
+// starts at initialWindow and doubles, up to Options.WindowSize, whenever
+// the peer nearly used it up, so that a bulk stream gets a large window
+// and a quiet one keeps a small one; the window granted beyond
+// initialWindow over all streams stays within the session's limit (see
+// Session.grow). It reports false if a Peek's demand cannot be covered
+// now. sess.mu is held.
+func (s *Stream) grant() bool {
+	if !s.receiving() {
+		return true
+	}
+	open := s.granted - s.consumed // what may be buffered: unread plus in flight
+	need := max(s.target, s.demand)
+	if open > need/2 && open >= s.demand {
+		return true
+	}
+	sess := s.sess
+	if s.granted-s.received < s.target/4 && s.target < sess.maxWindow {
+		s.target = min(2*s.target, sess.maxWindow)
+		need = max(s.target, s.demand)
+	}
+	need = min(need, initialWindow+sess.growLimit-sess.grown+s.grown)
+	if g := s.consumed + need; g > s.granted {
+		delta := g - s.granted
+		s.granted = g
+		s.account()
+		sess.out.control(makeHeader(typeWindow, 0, s.id, uint32(delta)), nil)
+	}
+	return s.granted-s.consumed >= s.demand
+}
 
 // Read reads from the stream. It returns io.EOF after the peer's CloseWrite
-// (or Close), and the *ResetError after the peer's Reset once the data sent
-// before it is read.
+// or Close, and the peer's *wsplex.Error after its Reset, once the data
+// sent before either is read.
 func (s *Stream) Read(p []byte) (int, error) {
-	s.mu.Lock()
-	switch {
-	case s.closed != notClosed:
-		s.mu.Unlock()
-		return 0, s.opError("read", net.ErrClosed)
-	case s.reset != nil && !s.reset.Remote:
-		r := s.reset
-		s.mu.Unlock()
-		return 0, r
-	}
-	s.mu.Unlock()
-	n, err := s.ys.Read(p)
-	if err != nil {
-		err = s.readError(err)
-	}
-	return n, err
-}
-
-func (s *Stream) readError(err error) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	switch {
-	case s.closed != notClosed:
-		return s.opError("read", net.ErrClosed)
-	case s.reset != nil && !s.reset.Remote:
-		return s.reset
-	case err == io.EOF && !s.sess.fc.remoteFIN(s.id) && s.sess.ys.IsClosed():
-		// yamux reads EOF on every stream when the session ends.
-		return s.sess.closedError()
-	case err == io.EOF:
-		s.sawEOF = true
-		if s.reset != nil && s.reset.Code != wsplexv1.Code_CODE_OK {
-			return s.reset
+	sess := s.sess
+	sess.mu.Lock()
+	defer sess.mu.Unlock()
+	for {
+		if err := s.readErr(); err != nil {
+			return 0, err
 		}
-		return io.EOF
+		if s.buf.n > 0 {
+			n := s.buf.read(p)
+			s.consume(n)
+			return n, nil
+		}
+		if err := s.readEnd(); err != nil {
+			return 0, err
+		}
+		if len(p) == 0 {
+			return 0, nil
+		}
+		s.wait(&s.rwait, s.readDeadline(), nil)
 	}
-	return s.sess.translate("read", err)
 }
 
-// Write writes to the stream, blocking while the peer's window is full.
-func (s *Stream) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	err := s.writable()
-	s.mu.Unlock()
-	if err != nil {
+// Peek returns the next n bytes without consuming them, waiting until they
+// have arrived; Discard consumes them. The bytes are valid until the next
+// Read, Peek or Discard. If the stream ends first, Peek returns what there
+// is and the error Read would return (io.EOF after a clean end). Peek
+// widens the stream's receive window as needed for n bytes to arrive,
+// waiting while the session cannot grant that much; n over 256 KiB plus
+// half of Options.SessionWindow fails with CodeResourceExhausted. Peek is meant for
+// framing layers, such as package stream's messages: a frame waits here,
+// counted in the session's window, until it is whole.
+func (s *Stream) Peek(n int) ([]byte, error) {
+	sess := s.sess
+	sess.mu.Lock()
+	defer sess.mu.Unlock()
+	if int64(n) > initialWindow+sess.growLimit {
+		return nil, &wsplex.Error{Code: wsplex.CodeResourceExhausted,
+			Message: fmt.Sprintf("wsplex/mux: cannot wait for %d bytes: over the session's receive window", n)}
+	}
+	defer func() { s.demand = 0 }()
+	for {
+		if err := s.readErr(); err != nil {
+			return nil, err
+		}
+		if s.buf.n >= n {
+			return s.buf.peekAt(n), nil
+		}
+		if err := s.readEnd(); err != nil {
+			if s.buf.n == 0 {
+				return nil, err
+			}
+			return s.buf.peekAt(s.buf.n), err
+		}
+		s.demand = int64(n)
+		var freed <-chan struct{}
+		if !s.grant() {
+			freed = sess.windowFreed()
+		}
+		s.wait(&s.rwait, s.readDeadline(), freed)
+	}
+}
+
+// Discard consumes up to n buffered bytes without waiting and returns how
+// many it consumed.
+func (s *Stream) Discard(n int) int {
+	s.sess.mu.Lock()
+	defer s.sess.mu.Unlock()
+	n = min(n, s.buf.n)
+	if n > 0 {
+		s.buf.consume(n)
+		s.consume(n)
+	}
+	return n
+}
+
+// consume records that the reader took n bytes. sess.mu is held.
+func (s *Stream) consume(n int) {
+	s.consumed += int64(n)
+	s.account()
+	s.grant()
+}
+
+// readErr says why reading cannot go on whatever was buffered: this side
+// closed or reset the stream, or the deadline passed. sess.mu is held.
+func (s *Stream) readErr() error {
+	switch {
+	case s.closing != notClosed:
+		return s.opError("read", net.ErrClosed)
+	case s.localReset != nil:
+		return s.localReset
+	case isClosed(s.readDeadline()):
+		return timeoutError{"read"}
+	}
+	return nil
+}
+
+// readEnd says how reading ends once nothing is buffered, or nil if more
+// may come. sess.mu is held.
+func (s *Stream) readEnd() error {
+	switch {
+	case s.peerReset != nil && s.peerReset.Code != wsplex.CodeOK:
+		return s.peerReset
+	case s.has(rstIn):
+		return errRefused
+	case s.peerReset != nil, s.has(remoteFIN):
+		return io.EOF
+	case s.sess.ys.IsClosed():
+		return s.sess.closedErrorLocked()
+	}
+	return nil
+}
+
+// errRefused is what a yamux RST (SPEC.md §4.7) ends a stream with.
+var errRefused = &wsplex.Error{Code: wsplex.CodeUnavailable, Message: "stream refused by peer", Remote: true}
+
+// PeerStatus returns the status the peer ended the stream with: nil while
+// it has not reset the stream, and a *wsplex.Error whose Code is CodeOK
+// (with the peer's trailers, if any) after it closed the stream cleanly
+// with a reset.
+func (s *Stream) PeerStatus() *wsplex.Error {
+	s.sess.mu.Lock()
+	defer s.sess.mu.Unlock()
+	return s.peerReset
+}
+
+// Write writes to the stream. It waits while the peer's window is full or
+// the session's output queue holds a message already, and returns once all
+// of p is queued to be sent, or with the number of bytes queued and the
+// reason it stopped: the write deadline, CloseWrite, a reset by either
+// side, the peer's Close (wsplex.ErrPeerClosed) or the session's end.
+func (s *Stream) Write(p []byte) (n int, err error) {
+	sess := s.sess
+	sess.mu.Lock()
+	defer sess.mu.Unlock()
+	if err := s.takeTurn(true); err != nil {
 		return 0, err
 	}
-	n, err := s.ys.Write(p)
-	if err != nil {
-		s.mu.Lock()
-		if werr := s.writable(); werr != nil {
-			err = werr
-		} else {
-			err = s.sess.translate("write", err)
+	defer s.giveTurn()
+	for n < len(p) {
+		if err := s.writeErr(); err != nil {
+			return n, err
 		}
-		s.mu.Unlock()
+		if s.sendWindow == 0 {
+			s.wait(&s.wwait, s.writeDeadline(), nil)
+			continue
+		}
+		k := int(min(int64(len(p)-n), s.sendWindow, int64(sess.maxBody)))
+		s.sendWindow -= int64(k)
+		if s.wwait == nil {
+			s.wwait = make(chan struct{})
+		}
+		stop, dl := s.wwait, s.writeDeadline()
+		sess.mu.Unlock()
+		ok, err := sess.out.reserve(headerSize+k, stop, dl)
+		if ok {
+			sess.out.data(makeHeader(typeData, 0, s.id, uint32(k)), p[n:n+k])
+		}
+		sess.mu.Lock()
+		if !ok {
+			s.sendWindow += int64(k)
+			if err == errDeadline {
+				return n, timeoutError{"write"}
+			}
+			if err != nil {
+				return n, s.sess.translate("write", err)
+			}
+			continue // woken: check why
+		}
+		n += k
 	}
-	return n, err
+	return n, nil
 }
 
-// writable says why a write cannot proceed, if it cannot. s.mu is held.
-func (s *Stream) writable() error {
+// takeTurn waits for the write turn, which Write holds while it queues
+// frames and Close, CloseWrite and Reset hold while they end the stream,
+// so that no frame of a Write follows its stream's FIN or reset. A Write
+// gives up if the stream can no longer be written; the others always get
+// the turn, since they wake any Write that waits. sess.mu is held.
+func (s *Stream) takeTurn(write bool) error {
+	for s.has(writing) {
+		if write {
+			if err := s.writeErr(); err != nil {
+				return err
+			}
+		}
+		s.wait(&s.wwait, nil, nil)
+	}
+	s.flags |= writing
+	return nil
+}
+
+func (s *Stream) giveTurn() {
+	s.flags &^= writing
+	wake(&s.wwait)
+}
+
+// writeErr says why a write cannot proceed, if it cannot. sess.mu is held.
+func (s *Stream) writeErr() error {
 	switch {
-	case s.closed != notClosed:
+	case s.closing != notClosed:
 		return s.opError("write", net.ErrClosed)
-	case s.reset != nil:
-		return s.reset
-	case s.writeClosed:
+	case s.localReset != nil:
+		return s.localReset
+	case s.peerReset != nil && s.peerReset.Code != wsplex.CodeOK:
+		return s.peerReset
+	case s.has(rstIn):
+		return errRefused
+	case s.peerReset != nil:
+		return wsplex.ErrPeerClosed
+	case s.has(writeClosed):
 		return ErrWriteClosed
-	case s.x != nil && !s.x.wdl.IsZero() && !time.Now().Before(s.x.wdl):
+	case s.sess.ys.IsClosed():
+		return s.sess.closedErrorLocked()
+	case isClosed(s.writeDeadline()):
 		return timeoutError{"write"}
 	}
 	return nil
 }
 
 // CloseWrite ends the sending half: the peer reads io.EOF once it has read
-// everything written before. Reading goes on.
+// everything written before. Reading goes on. A Write waiting for window
+// returns ErrWriteClosed.
 func (s *Stream) CloseWrite() error {
-	s.mu.Lock()
-	if s.writeClosed || s.closed != notClosed {
-		s.mu.Unlock()
+	sess := s.sess
+	sess.mu.Lock()
+	if s.has(writeClosed) || s.closing != notClosed || s.localReset != nil {
+		sess.mu.Unlock()
 		return nil
 	}
-	s.writeClosed = true
-	s.mu.Unlock()
-	if err := s.ys.Close(); err != nil {
-		return s.sess.translate("close", err)
+	s.flags |= writeClosed
+	wake(&s.wwait)
+	s.takeTurn(false)
+	err := s.sendEnd()
+	s.giveTurn()
+	sess.mu.Unlock()
+	if err != nil {
+		return sess.translate("close", err)
 	}
 	return nil
 }
 
-// Reset ends the stream in both directions with a status. The peer's
-// pending and later reads return a *ResetError carrying code and message
-// once the data sent before it has been read; its writes fail at once and
-// its Context is cancelled. Locally, pending and later reads and writes
-// return the same *ResetError. Reset after Close or another Reset does
-// nothing. The stream must still be closed.
-func (s *Stream) Reset(code wsplexv1.Code, message string) error {
-	r := &ResetError{Code: code, Message: message}
-	s.mu.Lock()
-	if s.closed != notClosed || (s.reset != nil && !s.reset.Remote) {
-		s.mu.Unlock()
+// sendEnd sends the reset frame the stream owes, if any, then its FIN,
+// unless sent already: whoever holds the write turn sends both, in that
+// order, so that the peer never reads a clean end where a reset was due
+// (SPEC.md §5). sess.mu is held, and released meanwhile.
+func (s *Stream) sendEnd() error {
+	owed := s.owed
+	s.owed = nil
+	s.sess.mu.Unlock()
+	if owed != nil {
+		s.sess.out.control(resetFrame(s.id, owed))
+	}
+	err := s.ys.Close()
+	s.sess.mu.Lock()
+	return err
+}
+
+// Reset ends the stream in both directions with e's status: its code,
+// message, details and trailers (a nil e is CodeOK, which tells the peer
+// only that this side reads no more). The peer's reads return a
+// *wsplex.Error with that status once the data sent before it has been
+// read (io.EOF for CodeOK), its writes fail, and unless the code is
+// CodeOK its Context is cancelled. Locally, pending and later reads and
+// writes return e. Reset after Close or another Reset does nothing. The
+// stream must still be closed.
+func (s *Stream) Reset(e *wsplex.Error) error {
+	le := &wsplex.Error{Code: wsplex.CodeOK}
+	if e != nil {
+		c := *e
+		c.Remote = false
+		le = &c
+	}
+	sess := s.sess
+	sess.mu.Lock()
+	if s.closing != notClosed || s.localReset != nil {
+		sess.mu.Unlock()
 		return nil
 	}
-	s.reset = r
-	resetSent := make(chan struct{})
-	s.extra().resetSent = resetSent
-	_ = s.ys.SetDeadline(past) // unblock our own pending calls
-	s.mu.Unlock()
-	err := s.sess.fc.writeReset(s.id, &wsplexv1.Status{Code: code, Message: message})
-	close(resetSent)
-	_ = s.ys.Close()
-	s.end(r)
+	s.localReset = le
+	if s.has(tracked) && !s.has(rstIn) {
+		s.owed = le
+	}
+	s.buf.reset()
+	s.account()
+	cancel := s.end(le)
+	wake(&s.rwait)
+	wake(&s.wwait)
+	s.takeTurn(false)
+	err := s.sendEnd()
+	s.giveTurn()
+	sess.mu.Unlock()
+	cancel()
 	if err != nil {
-		return s.sess.translate("reset", err)
+		return sess.translate("reset", err)
 	}
 	return nil
+}
+
+// resetFrame returns the header and body of a reset frame for stream id.
+func resetFrame(id uint32, e *wsplex.Error) (header, []byte) {
+	body := wire.EncodeStatus(e)
+	return makeHeader(typeReset, 0, id, uint32(len(body))), body
 }
 
 // Close ends the stream in both directions and releases it. Pending reads
 // and writes return net.ErrClosed. If the peer may still be sending, it is
-// told to stop (a reset with CODE_OK): its reads still end with io.EOF. Close
-// is idempotent.
+// told to stop (a reset with CodeOK): its writes fail with
+// wsplex.ErrPeerClosed and its reads still end with io.EOF, and its
+// context lives on. Close is idempotent; a second Close waits for the
+// first.
 func (s *Stream) Close() error {
-	s.mu.Lock()
-	switch s.closed {
+	sess := s.sess
+	sess.mu.Lock()
+	switch s.closing {
 	case closing:
-		// Another Close is running: return once it is done, as if this
-		// one had done the work.
 		x := s.extra()
 		if x.closeDone == nil {
 			x.closeDone = make(chan struct{})
 		}
 		done := x.closeDone
-		s.mu.Unlock()
+		sess.mu.Unlock()
 		<-done
 		return nil
 	case closed:
-		s.mu.Unlock()
+		sess.mu.Unlock()
 		return nil
 	}
-	s.closed = closing
-	tellPeer := s.reset == nil && !s.sawEOF
-	var resetSent chan struct{}
+	s.closing = closing
+	if s.localReset == nil && s.peerReset == nil && !s.has(rstIn) && !s.has(remoteFIN) && s.has(tracked) {
+		s.owed = &wsplex.Error{Code: wsplex.CodeOK} // the peer may still be sending: tell it to stop
+	}
+	s.buf.reset()
+	s.account()
+	cancel := s.end(net.ErrClosed)
+	wake(&s.rwait)
+	wake(&s.wwait)
+	s.takeTurn(false)
+	_ = s.sendEnd()
+	s.giveTurn()
+	sess.streamClosed()
+	sess.mu.Unlock()
+	cancel()
+	sess.mu.Lock()
+	s.closing = closed
 	if s.x != nil {
-		resetSent = s.x.resetSent
+		s.x.rdl.stop()
+		s.x.wdl.stop()
+		if s.x.closeDone != nil {
+			close(s.x.closeDone)
+		}
 	}
-	_ = s.ys.SetDeadline(past)
-	s.mu.Unlock()
-	if tellPeer {
-		_ = s.sess.fc.writeReset(s.id, &wsplexv1.Status{Code: wsplexv1.Code_CODE_OK})
-	}
-	if resetSent != nil {
-		// A Reset on another goroutine unblocked a Write whose caller
-		// now closes: yamux's FIN must not overtake the reset frame,
-		// or the peer would read a clean end of truncated data.
-		<-resetSent
-	}
-	_ = s.ys.Close()
-	s.end(net.ErrClosed)
-	s.sess.streamClosed(s)
-	s.mu.Lock()
-	s.closed = closed
-	var done chan struct{}
-	if s.x != nil {
-		done = s.x.closeDone
-	}
-	s.mu.Unlock()
-	if done != nil {
-		close(done)
-	}
+	sess.mu.Unlock()
 	return nil
 }
-
-// Shrink releases the stream's receive buffer if everything received has
-// been read. The buffer grows to fit the data that arrives and is kept for
-// the next, which suits streams that keep receiving; call Shrink when a
-// stream that received some data goes quiet, such as a subscription after
-// its request. Package stream calls it after the open handshake.
-func (s *Stream) Shrink() { s.ys.Shrink() }
 
 // SetDeadline sets the read and write deadlines.
 func (s *Stream) SetDeadline(t time.Time) error {
@@ -322,72 +628,58 @@ func (s *Stream) SetDeadline(t time.Time) error {
 	return s.SetWriteDeadline(t)
 }
 
-// SetReadDeadline sets the deadline for pending and future Reads; once it
-// passes they fail with an error matching os.ErrDeadlineExceeded.
+// SetReadDeadline sets the deadline for pending and future Reads and
+// Peeks; once it passes they fail with an error matching
+// os.ErrDeadlineExceeded, and the stream stays usable: nothing buffered is
+// lost, and a later deadline makes it readable again.
 func (s *Stream) SetReadDeadline(t time.Time) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed == notClosed && (s.reset == nil || s.reset.Remote) {
-		_ = s.ys.SetReadDeadline(t)
-	}
+	s.setDeadline(t, true)
 	return nil
 }
 
-// SetWriteDeadline sets the deadline for pending and future Writes; once it
-// passes they fail with an error matching os.ErrDeadlineExceeded.
+// SetWriteDeadline sets the deadline for pending and future Writes; once
+// it passes they fail with an error matching os.ErrDeadlineExceeded,
+// having queued what they report.
 func (s *Stream) SetWriteDeadline(t time.Time) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.x != nil || !t.IsZero() {
-		s.extra().wdl = t
-	}
-	if s.closed == notClosed && s.reset == nil {
-		_ = s.ys.SetWriteDeadline(t)
-	}
+	s.setDeadline(t, false)
 	return nil
 }
 
-// peerReset records the peer's reset. It runs on yamux's receive goroutine
-// and must not block.
-func (s *Stream) peerReset(r *ResetError) {
-	s.mu.Lock()
-	if s.reset == nil {
-		s.reset = r
+func (s *Stream) setDeadline(t time.Time, read bool) {
+	s.sess.mu.Lock()
+	defer s.sess.mu.Unlock()
+	if s.closing != notClosed {
+		return
 	}
-	if s.ys != nil { // else Open or Accept will, when it adopts the stream
-		_ = s.ys.SetWriteDeadline(past) // our writes fail now
+	if t.IsZero() && s.x == nil {
+		return
 	}
-	s.mu.Unlock()
-	s.end(r)
+	x := s.extra()
+	d, waiters := &x.wdl, &s.wwait
+	if read {
+		d, waiters = &x.rdl, &s.rwait
+	}
+	if *d == nil {
+		if t.IsZero() {
+			return
+		}
+		*d = newDeadline()
+	}
+	(*d).set(t)
+	wake(waiters) // they may wait on no deadline, or on the old one
 }
 
 func (s *Stream) opError(op string, err error) error {
 	return &net.OpError{Op: op, Net: "wsplex", Source: s.LocalAddr(), Addr: s.RemoteAddr(), Err: err}
 }
 
-// translate maps yamux's errors to ours, so yamux stays out of our API.
-func (s *Session) translate(op string, err error) error {
-	if s.ys.IsClosed() {
-		return s.closedError()
-	}
-	switch {
-	case errors.Is(err, yamux.ErrTimeout):
-		return timeoutError{op}
-	case errors.Is(err, yamux.ErrConnectionReset):
-		// yamux resets streams itself only when its accept backlog is full
-		// or it is going away.
-		return &ResetError{Code: wsplexv1.Code_CODE_UNAVAILABLE, Message: "stream refused by peer", Remote: true}
-	case errors.Is(err, yamux.ErrStreamClosed):
-		return ErrWriteClosed
-	case errors.Is(err, yamux.ErrRemoteGoAway):
-		return ErrGoAway
-	case errors.Is(err, yamux.ErrSessionShutdown), errors.Is(err, net.ErrClosed):
-		return s.closedError()
-	}
-	select {
-	case <-s.done:
-		return s.closedError()
-	default:
-	}
-	return fmt.Errorf("wsplex/mux: %s: %s", op, err.Error())
-}
+// timeoutError is returned when a stream deadline passes. It matches
+// os.ErrDeadlineExceeded and is a net.Error whose Timeout is true.
+type timeoutError struct{ op string }
+
+func (e timeoutError) Error() string        { return "wsplex/mux: " + e.op + ": i/o timeout" }
+func (e timeoutError) Timeout() bool        { return true }
+func (e timeoutError) Temporary() bool      { return true }
+func (e timeoutError) Is(target error) bool { return target == errDeadline }
+
+var errDeadline = os.ErrDeadlineExceeded

@@ -2,7 +2,6 @@ package stream_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http/httptest"
@@ -10,6 +9,7 @@ import (
 
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/wsplex/wsplex"
 	"github.com/wsplex/wsplex/mux"
 	"github.com/wsplex/wsplex/stream"
 )
@@ -51,7 +51,7 @@ func Example() {
 	unknown, _ := stream.Open(ctx, sess, "/nobody/home", nil)
 	defer unknown.Close()
 	_, err = unknown.Response(ctx)
-	fmt.Println(errors.Is(err, stream.ErrNotFound))
+	fmt.Println(wsplex.CodeOf(err) == wsplex.CodeNotFound)
 	// Output:
 	// hello, gopher
 	// true
@@ -60,12 +60,12 @@ func Example() {
 
 // A handler's error becomes the status the other side reads, after the
 // messages sent before it.
-func ExampleNewError() {
+func Example_handlerError() {
 	routes := stream.NewRouter(nil)
 	routes.HandleFunc("/countdown", func(ctx context.Context, s *stream.Stream) error {
 		s.Send(wrapperspb.Int32(2))
 		s.Send(wrapperspb.Int32(1))
-		return stream.NewError(stream.CodeResourceExhausted, "out of numbers")
+		return wsplex.NewError(wsplex.CodeResourceExhausted, "out of numbers")
 	})
 	handler, _ := mux.NewHandler(func(sess *mux.Session) { routes.Serve(sess) }, nil)
 	srv := httptest.NewServer(handler)
@@ -84,7 +84,7 @@ func ExampleNewError() {
 		var n wrapperspb.Int32Value
 		if err := s.Receive(&n); err != nil {
 			fmt.Println(err)
-			fmt.Println(errors.Is(err, stream.ErrResourceExhausted))
+			fmt.Println(wsplex.CodeOf(err) == wsplex.CodeResourceExhausted)
 			return
 		}
 		fmt.Println(n.Value)
@@ -92,6 +92,6 @@ func ExampleNewError() {
 	// Output:
 	// 2
 	// 1
-	// wsplex/stream: resource exhausted: out of numbers
+	// wsplex: resource_exhausted: out of numbers
 	// true
 }

@@ -7,6 +7,8 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/wsplex/wsplex"
+	"github.com/wsplex/wsplex/internal/wire"
 	"github.com/wsplex/wsplex/mux"
 	wsplexv1 "github.com/wsplex/wsplex/proto/wsplex/v1"
 )
@@ -16,15 +18,15 @@ type OpenOptions struct {
 	Options
 
 	// Metadata travels with the open request.
-	Metadata Metadata
+	Metadata wsplex.Metadata
 }
 
 // Open opens a stream called name on sess and writes the open request. It
 // does not wait for the peer's answer: the caller may Send at once, and the
 // answer arrives with the first Receive or Read, or from Response. A name
-// no handler serves then gives an *Error matching ErrNotFound, with the
-// peer's message. ctx bounds the opening only. Open fails with an *Error
-// matching ErrUnavailable when the peer is shutting down.
+// no handler serves then gives a *wsplex.Error with CodeNotFound and the
+// peer's message. ctx bounds the opening only. Open fails with a
+// *wsplex.Error with CodeUnavailable when the peer is shutting down.
 func Open(ctx context.Context, sess *mux.Session, name string, opts *OpenOptions) (*Stream, error) {
 	var oo OpenOptions
 	if opts != nil {
@@ -34,26 +36,24 @@ func Open(ctx context.Context, sess *mux.Session, name string, opts *OpenOptions
 	if err := CheckName(name); err != nil {
 		return nil, err
 	}
-	req := &wsplexv1.OpenRequest{Name: name, Metadata: oo.Metadata.toProto()}
+	req := &wsplexv1.OpenRequest{Name: name, Metadata: wire.MetadataProto(oo.Metadata)}
 	if size := proto.Size(req); size > o.MaxHeaderSize {
 		return nil, fmt.Errorf("wsplex/stream: open request of %d bytes exceeds MaxHeaderSize %d", size, o.MaxHeaderSize)
 	}
 	ms, err := sess.Open(ctx)
 	if errors.Is(err, mux.ErrGoAway) {
-		return nil, &Error{Code: CodeUnavailable, Message: "peer accepts no new streams", Remote: true}
+		return nil, &wsplex.Error{Code: wsplex.CodeUnavailable, Message: "peer accepts no new streams", Remote: true}
 	}
 	if err != nil {
 		return nil, err
 	}
 	if err := writeDelimited(ms, req); err != nil {
 		ms.Close()
-		return nil, fromMux(err)
+		return nil, err
 	}
-	md := oo.Metadata
+	md := oo.Metadata.Clone()
 	if md == nil {
-		md = Metadata{}
+		md = wsplex.Metadata{}
 	}
-	s := &Stream{ms: ms, name: name, md: md, opts: o, opener: true}
-	s.in.src = ms
-	return s, nil
+	return &Stream{ms: ms, name: name, md: md, opts: o, opener: true}, nil
 }

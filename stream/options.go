@@ -4,6 +4,8 @@ import (
 	"context"
 	"log/slog"
 	"time"
+
+	"github.com/wsplex/wsplex"
 )
 
 // Options configure streams, on the opening side (through OpenOptions) and
@@ -12,7 +14,9 @@ import (
 type Options struct {
 	// MaxMessageSize bounds a protobuf message, sent or received. Send
 	// refuses a larger one; a peer sending one gets the stream reset with
-	// CodeResourceExhausted. Default 4 MiB.
+	// CodeResourceExhausted. A message is read once it has arrived whole,
+	// counted meanwhile in the session's receive window
+	// (mux.Options.SessionWindow), which must hold it. Default 4 MiB.
 	MaxMessageSize int
 
 	// MaxHeaderSize bounds an encoded open request or response.
@@ -26,11 +30,11 @@ type Options struct {
 
 	// OnOpen, if set, is called for each stream a Router accepts, after its
 	// name matched a handler and before the handler runs. An error refuses
-	// the stream with CodeOf(err) and the error's message (for instance
-	// NewError(CodePermissionDenied, ...) after checking the name and
+	// the stream with its status, as CloseWithError would send it (for
+	// instance wsplex.NewError(wsplex.CodePermissionDenied, ...) after checking the name and
 	// metadata); otherwise the returned metadata is sent in the open
 	// response. Router only.
-	OnOpen func(ctx context.Context, s *Stream) (Metadata, error)
+	OnOpen func(ctx context.Context, s *Stream) (wsplex.Metadata, error)
 
 	// Logger receives handler panics and refused streams. Router only.
 	// Default: discard.

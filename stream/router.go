@@ -12,9 +12,8 @@ import (
 	"sync"
 	"time"
 
-	"google.golang.org/protobuf/encoding/protodelim"
-	"google.golang.org/protobuf/proto"
-
+	"github.com/wsplex/wsplex"
+	"github.com/wsplex/wsplex/internal/wire"
 	"github.com/wsplex/wsplex/mux"
 	wsplexv1 "github.com/wsplex/wsplex/proto/wsplex/v1"
 	"github.com/wsplex/wsplex/transport"
@@ -23,7 +22,8 @@ import (
 // Handler serves one stream. ServeStream runs on its own goroutine; ctx is
 // the stream's context, cancelled when the stream is cancelled or reset or
 // the session ends. The returned error sets the status the stream ends
-// with (see CodeOf): nil ends it cleanly, an *Error with its code.
+// with, as Stream.CloseWithError sends it: nil ends it cleanly, a
+// *wsplex.Error with its code.
 type Handler interface {
 	ServeStream(ctx context.Context, s *Stream) error
 }
@@ -100,38 +100,37 @@ func (r *Router) serveStream(ms *mux.Stream) {
 	log := r.opts.Logger
 	ms.SetReadDeadline(time.Now().Add(r.opts.OpenTimeout))
 	s := &Stream{ms: ms, opts: r.opts}
-	s.in.src = ms
-	req, code, msg := readOpenRequest(&s.in, r.opts.MaxHeaderSize)
-	if code != CodeOK {
-		log.Debug("wsplex/stream: refused open request", "remote", ms.RemoteAddr(), "code", codeText(code), "err", msg)
-		refuse(ms, code, msg)
+	req, refusal := readOpenRequest(ms, r.opts.MaxHeaderSize)
+	if refusal != nil {
+		log.Debug("wsplex/stream: refused open request", "remote", ms.RemoteAddr(), "code", refusal.Code, "err", refusal.Message)
+		refuse(ms, refusal)
 		return
 	}
 	if req == nil {
 		return // the peer left before asking
 	}
 	ms.SetReadDeadline(time.Time{})
-	s.shrink()
 	name := req.GetName()
 	h, values := r.match(name)
 	if h == nil {
 		log.Debug("wsplex/stream: no handler", "stream", name, "remote", ms.RemoteAddr())
-		refuse(ms, CodeNotFound, fmt.Sprintf("no handler for stream %q", name))
+		refuse(ms, wsplex.Errorf(wsplex.CodeNotFound, "no handler for stream %q", name))
 		return
 	}
-	s.name, s.md, s.pathValues = name, metadataFromProto(req.Metadata), values
-	var respMD Metadata
+	s.name, s.md, s.pathValues = name, wire.Metadata(req.Metadata), values
+	var respMD wsplex.Metadata
 	if r.opts.OnOpen != nil {
 		md, err := r.opts.OnOpen(s.Context(), s)
 		if err != nil {
-			code, msg := statusOf(err)
 			log.Debug("wsplex/stream: OnOpen refused stream", "stream", name, "remote", ms.RemoteAddr(), "err", err)
-			refuse(ms, code, msg)
+			refuse(ms, statusOf(err))
 			return
 		}
 		respMD = md
 	}
-	if err := s.respond(&wsplexv1.Status{Code: CodeOK}, respMD); err != nil {
+	// A peer that closed the stream already (SPEC.md §5, a CodeOK reset)
+	// reads no answer, but what it sent is still served.
+	if err := s.respond(nil, respMD); err != nil && !errors.Is(err, wsplex.ErrPeerClosed) {
 		return
 	}
 	r.run(h, s)
@@ -144,7 +143,7 @@ func (r *Router) run(h Handler, s *Stream) {
 		if p := recover(); p != nil {
 			r.opts.Logger.Error("wsplex/stream: handler panicked", "stream", s.name, "remote", s.RemoteAddr(),
 				"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-			s.CloseWithError(NewError(CodeInternal, "handler panicked"))
+			s.CloseWithError(wsplex.NewError(wsplex.CodeInternal, "handler panicked"))
 		}
 	}()
 	if err := h.ServeStream(s.Context(), s); err != nil {
@@ -156,47 +155,40 @@ func (r *Router) run(h Handler, s *Stream) {
 }
 
 // readOpenRequest decodes the open request at the start of a stream. It
-// returns the request, or the code and message to refuse it with, or
-// neither when the peer left before sending one.
-func readOpenRequest(in *reader, limit int) (*wsplexv1.OpenRequest, Code, string) {
+// returns the request, or the status to refuse it with, or neither when
+// the peer left before sending one.
+func readOpenRequest(ms peeker, limit int) (*wsplexv1.OpenRequest, *wsplex.Error) {
 	var req wsplexv1.OpenRequest
-	br, err := in.buffered()
-	if err == nil {
-		err = protodelim.UnmarshalOptions{MaxSize: int64(limit)}.UnmarshalFrom(br, &req)
-		in.release()
-	}
-	if err != nil {
-		code, msg := classifyBadRequest(err, limit)
-		return nil, code, msg
+	if err := readMessage(ms, &req, limit); err != nil {
+		return nil, classifyBadRequest(err, limit)
 	}
 	if err := CheckName(req.GetName()); err != nil {
-		return nil, CodeInvalidArgument, err.Error()
+		return nil, wsplex.NewError(wsplex.CodeInvalidArgument, err.Error())
 	}
-	return &req, CodeOK, ""
+	return &req, nil
 }
 
 // classifyBadRequest turns a failed open-request read into a refusal, or
-// CodeOK when there is nobody left to answer.
-func classifyBadRequest(err error, limit int) (Code, string) {
-	var tooBig *protodelim.SizeTooLargeError
+// nil when there is nobody left to answer.
+func classifyBadRequest(err error, limit int) *wsplex.Error {
+	var tooBig *errTooBig
 	switch {
 	case errors.As(err, &tooBig):
-		return CodeResourceExhausted, fmt.Sprintf("open request of %d bytes exceeds the %d-byte limit", tooBig.Size, limit)
+		return wsplex.Errorf(wsplex.CodeResourceExhausted, "open request of %d bytes exceeds the %d-byte limit", tooBig.size, limit)
 	case isTimeout(err):
-		return CodeDeadlineExceeded, "no open request in time"
-	case errors.Is(err, proto.Error), err == io.ErrUnexpectedEOF:
-		return CodeInvalidArgument, "malformed open request: " + err.Error()
+		return wsplex.NewError(wsplex.CodeDeadlineExceeded, "no open request in time")
+	case isMalformed(err), err == io.ErrUnexpectedEOF:
+		return wsplex.NewError(wsplex.CodeInvalidArgument, "malformed open request: "+err.Error())
 	}
-	return CodeOK, "" // the peer left (EOF, reset, session closed)
+	return nil // the peer left (EOF, reset, session closed)
 }
 
 // refuse answers an open with a failure status and resets the stream, so
 // that the opener's reads and writes fail at once.
-func refuse(ms *mux.Stream, code Code, msg string) {
-	st := &wsplexv1.Status{Code: code, Message: strings.ToValidUTF8(msg, "\uFFFD")}
+func refuse(ms *mux.Stream, e *wsplex.Error) {
 	ms.SetWriteDeadline(time.Now().Add(time.Second))
-	writeDelimited(ms, &wsplexv1.OpenResponse{Status: st})
-	ms.Reset(code, msg)
+	writeDelimited(ms, &wsplexv1.OpenResponse{Status: wire.StatusProto(e), Metadata: wire.MetadataProto(e.Metadata)})
+	ms.Reset(e)
 }
 
 // match finds the handler for name with http.ServeMux's matching rules,

@@ -3,12 +3,12 @@ package stream
 import (
 	"bytes"
 	"testing"
-	"testing/iotest"
 	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protodelim"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/wsplex/wsplex"
 	wsplexv1 "github.com/wsplex/wsplex/proto/wsplex/v1"
 )
 
@@ -30,13 +30,13 @@ func FuzzReadOpenRequest(f *testing.F) {
 	f.Add([]byte{3, 0x0a, 0x05})
 	f.Fuzz(func(t *testing.T, in []byte) {
 		const limit = 1024
-		req, code, msg := readOpenRequest(&reader{src: iotest.HalfReader(bytes.NewReader(in))}, limit)
+		req, refusal := readOpenRequest(&bytesPeeker{b: in}, limit)
 		switch {
-		case req == nil && code == CodeOK:
+		case req == nil && refusal == nil:
 			return // the input ended before a request: the peer left
 		case req == nil:
-			if msg == "" {
-				t.Fatalf("refusal %v without a message", code)
+			if refusal.Message == "" || refusal.Code == wsplex.CodeOK {
+				t.Fatalf("refusal %v without a code or message", refusal)
 			}
 			return
 		}
@@ -47,9 +47,9 @@ func FuzzReadOpenRequest(f *testing.F) {
 		if _, err := protodelim.MarshalTo(&buf, req); err != nil {
 			t.Fatalf("re-encode: %v", err)
 		}
-		again, code, msg := readOpenRequest(&reader{src: &buf}, limit)
+		again, refusal := readOpenRequest(&bytesPeeker{b: buf.Bytes()}, limit)
 		if again == nil || !proto.Equal(req, again) {
-			t.Fatalf("round trip changed %v into %v (%v %s)", req, again, code, msg)
+			t.Fatalf("round trip changed %v into %v (%v)", req, again, refusal)
 		}
 	})
 }

@@ -6,14 +6,14 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"strings"
 	"sync"
 	"time"
 
-	"google.golang.org/protobuf/encoding/protodelim"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/wsplex/wsplex"
+	"github.com/wsplex/wsplex/internal/wire"
 	"github.com/wsplex/wsplex/mux"
 	wsplexv1 "github.com/wsplex/wsplex/proto/wsplex/v1"
 )
@@ -28,17 +28,15 @@ import (
 type Stream struct {
 	ms     *mux.Stream
 	name   string
-	md     Metadata
+	md     wsplex.Metadata
 	opts   Options
 	opener bool
-
-	in reader // guarded by readMu
 
 	readMu sync.Mutex // held by Receive, Read and Response
 
 	// Opening side: the peer's answer, read before the first read.
 	respRead bool
-	respMD   Metadata
+	respMD   wsplex.Metadata
 	openErr  error
 
 	// Accepting side: the router's path values, and whether the open was
@@ -46,6 +44,9 @@ type Stream struct {
 	pathValues []string // key, value, ...
 	respondMu  sync.Mutex
 	responded  bool
+
+	dlMu sync.Mutex
+	rdl  time.Time // the read deadline the user set, which Response restores
 }
 
 var _ net.Conn = (*Stream)(nil)
@@ -54,7 +55,7 @@ var _ net.Conn = (*Stream)(nil)
 func (s *Stream) Name() string { return s.name }
 
 // Metadata returns the metadata of the open request.
-func (s *Stream) Metadata() Metadata { return s.md }
+func (s *Stream) Metadata() wsplex.Metadata { return s.md }
 
 // PathValue returns the value of the wildcard key in the pattern the
 // Router matched, as http.Request.PathValue does: for pattern
@@ -69,8 +70,9 @@ func (s *Stream) PathValue(key string) string {
 	return ""
 }
 
-// Context returns a context cancelled when the stream is closed or reset
-// by either side, or its session ends.
+// Context returns a context cancelled when the stream is closed or
+// cancelled, reset with an error by either side, or its session ends. The
+// peer's Close does not cancel it: the peer only stops reading.
 func (s *Stream) Context() context.Context { return s.ms.Context() }
 
 // Session returns the session carrying the stream.
@@ -83,21 +85,30 @@ func (s *Stream) LocalAddr() net.Addr { return s.ms.LocalAddr() }
 func (s *Stream) RemoteAddr() net.Addr { return s.ms.RemoteAddr() }
 
 // SetDeadline sets the read and write deadlines, as net.Conn does.
-func (s *Stream) SetDeadline(t time.Time) error { return s.ms.SetDeadline(t) }
+func (s *Stream) SetDeadline(t time.Time) error {
+	s.SetReadDeadline(t)
+	return s.SetWriteDeadline(t)
+}
 
-// SetReadDeadline sets the deadline for Receive and Read.
-func (s *Stream) SetReadDeadline(t time.Time) error { return s.ms.SetReadDeadline(t) }
+// SetReadDeadline sets the deadline for Receive and Read. A Receive that
+// times out consumes nothing: the next one returns the whole message.
+func (s *Stream) SetReadDeadline(t time.Time) error {
+	s.dlMu.Lock()
+	s.rdl = t
+	s.dlMu.Unlock()
+	return s.ms.SetReadDeadline(t)
+}
 
 // SetWriteDeadline sets the deadline for Send and Write.
 func (s *Stream) SetWriteDeadline(t time.Time) error { return s.ms.SetWriteDeadline(t) }
 
 // Response waits for the peer's answer to an Open and returns its
-// metadata. A refusal is an *Error carrying the peer's code and message
-// (errors.Is(err, ErrNotFound) for an unknown name). ctx bounds the wait.
-// Reads call it implicitly, so calling it is needed only to learn the
-// answer before reading. If ctx ends while it waits, the read deadline is
-// cleared afterwards. On the accepting side it returns nil, nil.
-func (s *Stream) Response(ctx context.Context) (Metadata, error) {
+// metadata. A refusal is a *wsplex.Error carrying the peer's code and
+// message (wsplex.CodeNotFound for an unknown name). ctx bounds the wait;
+// the read deadline set with SetReadDeadline still applies. Reads call it
+// implicitly, so calling it is needed only to learn the answer before
+// reading. On the accepting side it returns nil, nil.
+func (s *Stream) Response(ctx context.Context) (wsplex.Metadata, error) {
 	if !s.opener {
 		return nil, nil
 	}
@@ -112,18 +123,18 @@ func (s *Stream) Response(ctx context.Context) (Metadata, error) {
 		defer func() {
 			if !stop() {
 				<-fired // it may still be running: let it finish first
-				s.ms.SetReadDeadline(time.Time{})
+				s.dlMu.Lock()
+				s.ms.SetReadDeadline(s.rdl)
+				s.dlMu.Unlock()
 			}
 		}()
 	}
 	err := s.awaitResponse()
-	if err != nil && ctx.Err() != nil && errors.Is(err, errTimeout) {
+	if err != nil && ctx.Err() != nil && isTimeout(err) {
 		return nil, ctx.Err()
 	}
 	return s.respMD, err
 }
-
-var errTimeout = errors.New("timeout marker") // matched through isTimeout
 
 // awaitResponse reads the open response once. readMu is held.
 func (s *Stream) awaitResponse() error {
@@ -131,68 +142,51 @@ func (s *Stream) awaitResponse() error {
 		return s.openErr
 	}
 	var resp wsplexv1.OpenResponse
-	br, err := s.in.buffered()
-	if err == nil {
-		err = protodelim.UnmarshalOptions{MaxSize: int64(s.opts.MaxHeaderSize)}.UnmarshalFrom(br, &resp)
-		s.in.release()
-	}
-	if err != nil {
+	if err := readMessage(s.ms, &resp, s.opts.MaxHeaderSize); err != nil {
 		if isTimeout(err) {
-			return timeoutErr{err} // not final: the answer may still come
+			return err // not final: the answer may still come
 		}
 		s.respRead = true
 		s.openErr = s.badResponse(err)
 		return s.openErr
 	}
 	s.respRead = true
-	s.shrink()
-	s.respMD = metadataFromProto(resp.Metadata)
-	if st := resp.GetStatus(); st.GetCode() != CodeOK {
-		s.openErr = &Error{Code: st.GetCode(), Message: st.GetMessage(), Metadata: s.respMD, Remote: true}
+	s.respMD = wire.Metadata(resp.Metadata)
+	if e := wire.Error(resp.GetStatus(), true); e != nil && e.Code != wsplex.CodeOK {
+		e.Metadata = s.respMD
+		s.openErr = e
 	}
 	return s.openErr
 }
 
-// shrink drops the mux stream's receive buffer after the open handshake,
-// if nothing else is in it: many streams go quiet after it (a
-// subscription waits for pushes), and the buffer would keep the handshake's
-// size, about a kilobyte, for the stream's life.
-func (s *Stream) shrink() {
-	if !s.in.holding() {
-		s.ms.Shrink()
+func (s *Stream) badResponse(err error) error {
+	var tooBig *errTooBig
+	switch {
+	case err == io.EOF:
+		return &wsplex.Error{Code: wsplex.CodeUnavailable, Message: "peer ended the stream without answering", Remote: true}
+	case errors.As(err, &tooBig):
+		return s.fail(wsplex.Errorf(wsplex.CodeResourceExhausted, "open response of %d bytes exceeds the %d-byte limit", tooBig.size, tooBig.limit))
+	case isMalformed(err), err == io.ErrUnexpectedEOF:
+		return s.fail(wsplex.Errorf(wsplex.CodeInvalidArgument, "malformed open response: %v", err))
 	}
+	return err // the stream was reset, the session ended, and the like
 }
 
-func (s *Stream) badResponse(err error) error {
-	var re *mux.ResetError
-	var tooBig *protodelim.SizeTooLargeError
-	switch {
-	case errors.As(err, &re):
-		return fromMux(err)
-	case err == io.EOF:
-		return &Error{Code: CodeUnavailable, Message: "peer ended the stream without answering", Remote: true}
-	case errors.As(err, &tooBig):
-		e := NewError(CodeResourceExhausted, "open response of %d bytes exceeds the %d-byte limit", tooBig.Size, tooBig.MaxSize)
-		s.ms.Reset(e.Code, e.Message)
-		return e
-	case errors.Is(err, proto.Error), err == io.ErrUnexpectedEOF:
-		e := NewError(CodeInvalidArgument, "malformed open response: %v", err)
-		s.ms.Reset(e.Code, e.Message)
-		return e
-	}
-	return err // session ended, and the like
+// fail resets the stream with e and returns e.
+func (s *Stream) fail(e *wsplex.Error) error {
+	s.ms.Reset(e)
+	return e
 }
 
 // respond writes the accepting side's answer, once.
-func (s *Stream) respond(st *wsplexv1.Status, md Metadata) error {
+func (s *Stream) respond(e *wsplex.Error, md wsplex.Metadata) error {
 	s.respondMu.Lock()
 	defer s.respondMu.Unlock()
 	if s.responded {
 		return nil
 	}
 	s.responded = true
-	st = &wsplexv1.Status{Code: st.Code, Message: strings.ToValidUTF8(st.Message, "\uFFFD")}
-	return writeDelimited(s.ms, &wsplexv1.OpenResponse{Status: st, Metadata: md.toProto()})
+	return writeDelimited(s.ms, &wsplexv1.OpenResponse{Status: wire.StatusProto(e), Metadata: wire.MetadataProto(md)})
 }
 
 func (s *Stream) beforeRead() error {
@@ -203,47 +197,37 @@ func (s *Stream) beforeRead() error {
 }
 
 // Receive reads the next message into m. It returns io.EOF when the peer
-// ended its side cleanly, an *Error when the stream was refused or reset,
-// and an *Error with CodeResourceExhausted (after resetting the stream) when
-// the peer sent a message over Options.MaxMessageSize.
+// ended its side cleanly, a *wsplex.Error when the stream was refused or
+// reset, and a *wsplex.Error with CodeResourceExhausted (after resetting
+// the stream) when the peer sent a message over Options.MaxMessageSize. A
+// Receive that fails with a timeout consumed nothing.
 func (s *Stream) Receive(m proto.Message) error {
 	s.readMu.Lock()
 	defer s.readMu.Unlock()
 	if err := s.beforeRead(); err != nil {
-		return s.ioError(err)
+		return err
 	}
-	br, err := s.in.buffered()
-	if err == nil {
-		err = readMessage(br, m, s.opts.MaxMessageSize)
-		s.in.release()
-		if err == nil {
-			return nil
-		}
-	}
-	var tooBig *protodelim.SizeTooLargeError
+	err := readMessage(s.ms, m, s.opts.MaxMessageSize)
+	var tooBig *errTooBig
 	switch {
-	case err == io.EOF:
-		return io.EOF
+	case err == nil, err == io.EOF:
+		return err
 	case errors.As(err, &tooBig):
-		e := NewError(CodeResourceExhausted, "received message of %d bytes exceeds the %d-byte limit", tooBig.Size, tooBig.MaxSize)
-		s.ms.Reset(e.Code, e.Message)
-		return e
-	case errors.Is(err, proto.Error) || err == io.ErrUnexpectedEOF:
-		e := NewError(CodeInvalidArgument, "malformed message: %v", err)
-		s.ms.Reset(e.Code, e.Message)
-		return e
+		return s.fail(wsplex.Errorf(wsplex.CodeResourceExhausted, "received message of %d bytes exceeds the %d-byte limit", tooBig.size, tooBig.limit))
+	case isMalformed(err), err == io.ErrUnexpectedEOF:
+		return s.fail(wsplex.Errorf(wsplex.CodeInvalidArgument, "malformed message: %v", err))
 	}
-	return s.ioError(err)
+	return err
 }
 
 // Send writes m as one length-delimited message. A message over
-// Options.MaxMessageSize is refused with an *Error (CodeResourceExhausted)
-// and the stream stays usable.
+// Options.MaxMessageSize is refused with a *wsplex.Error
+// (CodeResourceExhausted) and the stream stays usable.
 func (s *Stream) Send(m proto.Message) error {
 	if size := proto.Size(m); size > s.opts.MaxMessageSize {
-		return NewError(CodeResourceExhausted, "message of %d bytes exceeds the %d-byte limit", size, s.opts.MaxMessageSize)
+		return wsplex.Errorf(wsplex.CodeResourceExhausted, "message of %d bytes exceeds the %d-byte limit", size, s.opts.MaxMessageSize)
 	}
-	return s.ioError(writeDelimited(s.ms, m))
+	return writeDelimited(s.ms, m)
 }
 
 // Read reads raw bytes, after the open handshake.
@@ -251,80 +235,66 @@ func (s *Stream) Read(p []byte) (int, error) {
 	s.readMu.Lock()
 	defer s.readMu.Unlock()
 	if err := s.beforeRead(); err != nil {
-		return 0, s.ioError(err)
+		return 0, err
 	}
-	n, err := s.in.Read(p)
-	return n, s.ioError(err)
+	return s.ms.Read(p)
 }
 
 // Write writes raw bytes.
-func (s *Stream) Write(p []byte) (int, error) {
-	n, err := s.ms.Write(p)
-	return n, s.ioError(err)
-}
+func (s *Stream) Write(p []byte) (int, error) { return s.ms.Write(p) }
 
 // CloseWrite ends the sending side: the peer's Receive or Read returns
 // io.EOF after the data sent before. Receiving goes on.
-func (s *Stream) CloseWrite() error {
-	return s.ioError(s.ms.CloseWrite())
+func (s *Stream) CloseWrite() error { return s.ms.CloseWrite() }
+
+// Trailers returns the trailers the peer ended the stream with, once
+// reading returned io.EOF or the peer's error; nil before, or if it sent
+// none.
+func (s *Stream) Trailers() wsplex.Metadata {
+	if st := s.ms.PeerStatus(); st != nil {
+		return st.Trailers
+	}
+	return nil
 }
 
 // Close ends the stream in both directions and releases it. A peer still
-// sending is told to stop (its Send fails with ErrPeerClosed); a peer still
-// receiving reads io.EOF. Close is idempotent.
-func (s *Stream) Close() error {
-	return s.ms.Close()
-}
+// sending is told to stop (its Send fails with wsplex.ErrPeerClosed); a
+// peer still receiving reads io.EOF. Close is idempotent.
+func (s *Stream) Close() error { return s.ms.Close() }
 
-// CloseWithError ends the stream with the status of err (see CodeOf), which
-// the peer sees as an *Error on its next read or write, and closes it. On a
-// stream whose open was not answered yet, the status is also the answer.
-// A nil err is Close.
+// CloseWithError ends the stream with the status of err, which the peer
+// sees as a *wsplex.Error on its next read or write, and closes it: an
+// *wsplex.Error in err's chain with its code, message, details and
+// trailers; context errors as CodeCanceled and CodeDeadlineExceeded;
+// anything else as CodeUnknown with err's text. On a stream whose open was
+// not answered yet, the status is also the answer. A nil err is Close.
 func (s *Stream) CloseWithError(err error) error {
-	code, msg := statusOf(err)
-	if code == CodeOK {
+	e := statusOf(err)
+	if e == nil || e.Code == wsplex.CodeOK {
 		return s.Close()
 	}
 	if !s.opener {
-		s.respond(&wsplexv1.Status{Code: code, Message: msg}, nil)
+		s.respond(e, e.Metadata)
 	}
-	s.ms.Reset(code, msg)
+	s.ms.Reset(e)
 	return s.ms.Close()
 }
 
 // Cancel ends the stream with CodeCanceled: the peer's pending and later
 // calls fail and its handler's context is cancelled.
 func (s *Stream) Cancel() error {
-	return s.CloseWithError(&Error{Code: CodeCanceled, Message: "canceled"})
+	return s.CloseWithError(wsplex.NewError(wsplex.CodeCanceled, "canceled"))
 }
-
-// ioError translates errors of the layers below into this package's.
-func (s *Stream) ioError(err error) error {
-	if err == nil || err == io.EOF {
-		return err
-	}
-	if t, ok := err.(timeoutErr); ok {
-		return t.err
-	}
-	return fromMux(err)
-}
-
-// timeoutErr marks a read timeout that left the answer unread.
-type timeoutErr struct{ err error }
-
-func (t timeoutErr) Error() string        { return t.err.Error() }
-func (t timeoutErr) Is(target error) bool { return target == errTimeout }
-func (t timeoutErr) Unwrap() error        { return t.err }
 
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
-// writeDelimited writes m, length-delimited as protodelim reads it, in one
-// Write, so that it leaves as one yamux frame (when the window allows).
-// It marshals into a pooled buffer: protodelim.MarshalTo would allocate
-// the encoding of every message and write it in two pieces.
+// writeDelimited writes m, length-delimited, in one Write, so that it
+// leaves as one frame when the window allows. It marshals into a pooled
+// buffer: protodelim.MarshalTo would allocate the encoding of every
+// message and write it in two pieces.
 func writeDelimited(w io.Writer, m proto.Message) error {
 	bp := bufPool.Get().(*[]byte)
 	b := protowire.AppendVarint((*bp)[:0], uint64(proto.Size(m)))

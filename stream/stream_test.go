@@ -22,6 +22,7 @@ import (
 	"google.golang.org/protobuf/encoding/protodelim"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/wsplex/wsplex"
 	"github.com/wsplex/wsplex/internal/plextest"
 	"github.com/wsplex/wsplex/mux"
 	wsplexv1 "github.com/wsplex/wsplex/proto/wsplex/v1"
@@ -38,7 +39,7 @@ func serve(t testing.TB, routes *stream.Router) *mux.Session {
 	return srv.Dial(t, nil)
 }
 
-func open(t testing.TB, sess *mux.Session, name string, md stream.Metadata) *stream.Stream {
+func open(t testing.TB, sess *mux.Session, name string, md wsplex.Metadata) *stream.Stream {
 	t.Helper()
 	s, err := stream.Open(t.Context(), sess, name, &stream.OpenOptions{Metadata: md})
 	if err != nil {
@@ -90,18 +91,18 @@ func TestUnknownNameIsNotFound(t *testing.T) {
 	sess := serve(t, routes)
 	s := open(t, sess, "/nope", nil)
 	_, err := s.Response(t.Context())
-	var e *stream.Error
-	if !errors.Is(err, stream.ErrNotFound) || !errors.As(err, &e) || !strings.Contains(e.Message, "/nope") || !e.Remote {
+	var e *wsplex.Error
+	if wsplex.CodeOf(err) != wsplex.CodeNotFound || !errors.As(err, &e) || !strings.Contains(e.Message, "/nope") || !e.Remote {
 		t.Fatalf("Response: %v, want ErrNotFound naming /nope", err)
 	}
-	if err := s.Receive(new(wrapperspb.StringValue)); !errors.Is(err, stream.ErrNotFound) {
+	if err := s.Receive(new(wrapperspb.StringValue)); wsplex.CodeOf(err) != wsplex.CodeNotFound {
 		t.Fatalf("Receive: %v", err)
 	}
 	// The refusal also resets the stream, so sends fail rather than pile up.
-	for err == nil || errors.Is(err, stream.ErrNotFound) && false {
+	for err == nil || wsplex.CodeOf(err) == wsplex.CodeNotFound && false {
 		err = s.Send(wrapperspb.String("x"))
 	}
-	if !errors.Is(err, stream.ErrNotFound) {
+	if wsplex.CodeOf(err) != wsplex.CodeNotFound {
 		t.Fatalf("Send after refusal: %v", err)
 	}
 	// The session is fine.
@@ -147,15 +148,15 @@ func TestPatterns(t *testing.T) {
 		}
 	}
 	s := open(t, sess, "/chat/room/42/extra", nil)
-	if err := s.Receive(new(wrapperspb.StringValue)); !errors.Is(err, stream.ErrNotFound) {
+	if err := s.Receive(new(wrapperspb.StringValue)); wsplex.CodeOf(err) != wsplex.CodeNotFound {
 		t.Errorf("/chat/room/42/extra: %v, want ErrNotFound", err)
 	}
 }
 
 func TestMetadataBothWays(t *testing.T) {
 	routes := stream.NewRouter(&stream.Options{
-		OnOpen: func(ctx context.Context, s *stream.Stream) (stream.Metadata, error) {
-			md := stream.Metadata{}
+		OnOpen: func(ctx context.Context, s *stream.Stream) (wsplex.Metadata, error) {
+			md := wsplex.Metadata{}
 			md.Set("Got", s.Metadata().Values("x-tag")...)
 			return md, nil
 		},
@@ -163,7 +164,7 @@ func TestMetadataBothWays(t *testing.T) {
 	routes.HandleFunc("/md", func(ctx context.Context, s *stream.Stream) error {
 		return s.Send(wrapperspb.String("ok"))
 	})
-	md := stream.Metadata{}
+	md := wsplex.Metadata{}
 	md.Add("X-Tag", "a")
 	md.Add("x-tag", "b")
 	s := open(t, serve(t, routes), "/md", md)
@@ -178,9 +179,9 @@ func TestMetadataBothWays(t *testing.T) {
 
 func TestOnOpenRefusesByNameAndMetadata(t *testing.T) {
 	routes := stream.NewRouter(&stream.Options{
-		OnOpen: func(ctx context.Context, s *stream.Stream) (stream.Metadata, error) {
+		OnOpen: func(ctx context.Context, s *stream.Stream) (wsplex.Metadata, error) {
 			if s.Metadata().Get("token") != "sesame" {
-				return nil, stream.NewError(stream.CodePermissionDenied, "no access to %s", s.Name())
+				return nil, wsplex.Errorf(wsplex.CodePermissionDenied, "no access to %s", s.Name())
 			}
 			return nil, nil
 		},
@@ -192,11 +193,11 @@ func TestOnOpenRefusesByNameAndMetadata(t *testing.T) {
 	})
 	sess := serve(t, routes)
 	s := open(t, sess, "/secret", nil)
-	var e *stream.Error
-	if _, err := s.Response(t.Context()); !errors.Is(err, stream.ErrPermissionDenied) || !errors.As(err, &e) || e.Message != "no access to /secret" {
+	var e *wsplex.Error
+	if _, err := s.Response(t.Context()); wsplex.CodeOf(err) != wsplex.CodePermissionDenied || !errors.As(err, &e) || e.Message != "no access to /secret" {
 		t.Fatalf("Response: %v", err)
 	}
-	s = open(t, sess, "/secret", stream.Metadata{"token": {"sesame"}})
+	s = open(t, sess, "/secret", wsplex.Metadata{"token": {"sesame"}})
 	if _, err := s.Response(t.Context()); err != nil {
 		t.Fatalf("Response: %v", err)
 	}
@@ -211,9 +212,9 @@ func TestOnOpenRefusesByNameAndMetadata(t *testing.T) {
 // not /admin/, and the handler sees who he is.
 func TestOnOpenAuthorizesBySessionIdentity(t *testing.T) {
 	routes := stream.NewRouter(&stream.Options{
-		OnOpen: func(ctx context.Context, s *stream.Stream) (stream.Metadata, error) {
+		OnOpen: func(ctx context.Context, s *stream.Stream) (wsplex.Metadata, error) {
 			if strings.HasPrefix(s.Name(), "/admin/") && mux.AuthInfo(ctx) != "root" {
-				return nil, stream.NewError(stream.CodePermissionDenied, "%v may not open %s", mux.AuthInfo(ctx), s.Name())
+				return nil, wsplex.Errorf(wsplex.CodePermissionDenied, "%v may not open %s", mux.AuthInfo(ctx), s.Name())
 			}
 			return nil, nil
 		},
@@ -235,8 +236,8 @@ func TestOnOpenAuthorizesBySessionIdentity(t *testing.T) {
 		t.Fatalf("/docs/1: %q, %v", got.Value, err)
 	}
 	err = open(t, bob, "/admin/users", nil).Receive(&got)
-	var e *stream.Error
-	if !errors.Is(err, stream.ErrPermissionDenied) || !errors.As(err, &e) || e.Message != "bob may not open /admin/users" {
+	var e *wsplex.Error
+	if wsplex.CodeOf(err) != wsplex.CodePermissionDenied || !errors.As(err, &e) || e.Message != "bob may not open /admin/users" {
 		t.Fatalf("/admin/users: %v, want permission denied", err)
 	}
 }
@@ -244,10 +245,10 @@ func TestOnOpenAuthorizesBySessionIdentity(t *testing.T) {
 func TestHandlerErrorBeforeAnyMessage(t *testing.T) {
 	routes := stream.NewRouter(nil)
 	routes.HandleFunc("/auth", func(ctx context.Context, s *stream.Stream) error {
-		return stream.NewError(stream.CodeUnauthenticated, "bad token")
+		return wsplex.NewError(wsplex.CodeUnauthenticated, "bad token")
 	})
 	s := open(t, serve(t, routes), "/auth", nil)
-	if err := s.Receive(new(wrapperspb.StringValue)); !errors.Is(err, stream.ErrUnauthenticated) {
+	if err := s.Receive(new(wrapperspb.StringValue)); wsplex.CodeOf(err) != wsplex.CodeUnauthenticated {
 		t.Fatalf("Receive: %v", err)
 	}
 }
@@ -257,7 +258,7 @@ func TestHandlerErrorReachesOpenerAfterItsMessages(t *testing.T) {
 	routes.HandleFunc("/fail", func(ctx context.Context, s *stream.Stream) error {
 		s.Send(wrapperspb.String("one"))
 		s.Send(wrapperspb.String("two"))
-		return stream.NewError(stream.CodePermissionDenied, "no more for %s", "you")
+		return wsplex.Errorf(wsplex.CodePermissionDenied, "no more for %s", "you")
 	})
 	s := open(t, serve(t, routes), "/fail", nil)
 	for _, want := range []string{"one", "two"} {
@@ -267,8 +268,8 @@ func TestHandlerErrorReachesOpenerAfterItsMessages(t *testing.T) {
 		}
 	}
 	err := s.Receive(new(wrapperspb.StringValue))
-	var e *stream.Error
-	if !errors.As(err, &e) || e.Code != stream.CodePermissionDenied || e.Message != "no more for you" || !e.Remote {
+	var e *wsplex.Error
+	if !errors.As(err, &e) || e.Code != wsplex.CodePermissionDenied || e.Message != "no more for you" || !e.Remote {
 		t.Fatalf("end of stream: %v", err)
 	}
 }
@@ -291,7 +292,7 @@ func TestCancelReachesHandler(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Cancel()
-	if err := <-result; !errors.Is(err, stream.ErrCanceled) || !errors.Is(err, context.Canceled) {
+	if err := <-result; wsplex.CodeOf(err) != wsplex.CodeCanceled || !errors.Is(err, context.Canceled) {
 		t.Fatalf("handler's Send after cancel: %v", err)
 	}
 	if err := s.Receive(new(wrapperspb.StringValue)); !errors.Is(err, net.ErrClosed) {
@@ -330,7 +331,7 @@ func TestPanicResetsOnlyItsStream(t *testing.T) {
 
 	other := open(t, sess, "/echo", nil)
 	s := open(t, sess, "/panic", nil)
-	if err := s.Receive(new(wrapperspb.StringValue)); !errors.Is(err, stream.ErrInternal) {
+	if err := s.Receive(new(wrapperspb.StringValue)); wsplex.CodeOf(err) != wsplex.CodeInternal {
 		t.Fatalf("panicking handler: %v, want ErrInternal", err)
 	}
 	other.Send(wrapperspb.String("alive"))
@@ -359,7 +360,7 @@ func TestMaxMessageSizeBothSides(t *testing.T) {
 	routes := stream.NewRouter(&stream.Options{MaxMessageSize: 1 << 10})
 	handlerErr := make(chan error, 1)
 	routes.HandleFunc("/small", func(ctx context.Context, s *stream.Stream) error {
-		if err := s.Send(wrapperspb.String(strings.Repeat("x", 2<<10))); !errors.Is(err, stream.ErrResourceExhausted) {
+		if err := s.Send(wrapperspb.String(strings.Repeat("x", 2<<10))); wsplex.CodeOf(err) != wsplex.CodeResourceExhausted {
 			t.Errorf("handler sending too much: %v", err)
 		}
 		err := s.Receive(new(wrapperspb.StringValue))
@@ -373,10 +374,10 @@ func TestMaxMessageSizeBothSides(t *testing.T) {
 	}
 	defer s.Close()
 	s.Send(wrapperspb.String(strings.Repeat("y", 4<<10)))
-	if err := <-handlerErr; !errors.Is(err, stream.ErrResourceExhausted) || !strings.Contains(err.Error(), "limit") {
+	if err := <-handlerErr; wsplex.CodeOf(err) != wsplex.CodeResourceExhausted || !strings.Contains(err.Error(), "limit") {
 		t.Fatalf("handler receiving too much: %v", err)
 	}
-	if err := s.Receive(new(wrapperspb.StringValue)); !errors.Is(err, stream.ErrResourceExhausted) {
+	if err := s.Receive(new(wrapperspb.StringValue)); wsplex.CodeOf(err) != wsplex.CodeResourceExhausted {
 		t.Fatalf("opener after its oversized message: %v", err)
 	}
 }
@@ -447,16 +448,16 @@ func TestBadOpenRequestsResetOnlyTheirStream(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		write func(w io.Writer)
-		want  error
+		want  wsplex.Code
 	}{
-		{"garbage", func(w io.Writer) { w.Write([]byte{5, 0xff, 0xff, 0xff, 0xff, 0xff}) }, stream.ErrInvalidArgument},
-		{"truncated", func(w io.Writer) { w.Write([]byte{50, 10}); w.(interface{ CloseWrite() error }).CloseWrite() }, stream.ErrInvalidArgument},
+		{"garbage", func(w io.Writer) { w.Write([]byte{5, 0xff, 0xff, 0xff, 0xff, 0xff}) }, wsplex.CodeInvalidArgument},
+		{"truncated", func(w io.Writer) { w.Write([]byte{50, 10}); w.(interface{ CloseWrite() error }).CloseWrite() }, wsplex.CodeInvalidArgument},
 		{"oversized", func(w io.Writer) {
 			protodelim.MarshalTo(w, &wsplexv1.OpenRequest{Name: "/" + strings.Repeat("a", 1000)})
-		}, stream.ErrResourceExhausted},
-		{"no-slash", func(w io.Writer) { protodelim.MarshalTo(w, &wsplexv1.OpenRequest{Name: "echo"}) }, stream.ErrInvalidArgument},
-		{"control-char", func(w io.Writer) { protodelim.MarshalTo(w, &wsplexv1.OpenRequest{Name: "/ec\x00ho"}) }, stream.ErrInvalidArgument},
-		{"silent", func(w io.Writer) {}, stream.ErrDeadlineExceeded},
+		}, wsplex.CodeResourceExhausted},
+		{"no-slash", func(w io.Writer) { protodelim.MarshalTo(w, &wsplexv1.OpenRequest{Name: "echo"}) }, wsplex.CodeInvalidArgument},
+		{"control-char", func(w io.Writer) { protodelim.MarshalTo(w, &wsplexv1.OpenRequest{Name: "/ec\x00ho"}) }, wsplex.CodeInvalidArgument},
+		{"silent", func(w io.Writer) {}, wsplex.CodeDeadlineExceeded},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ms, err := sess.Open(t.Context())
@@ -469,12 +470,12 @@ func TestBadOpenRequestsResetOnlyTheirStream(t *testing.T) {
 			if err := protodelim.UnmarshalFrom(bufio.NewReader(ms), &resp); err != nil {
 				t.Fatalf("no open response: %v", err)
 			}
-			got := &stream.Error{Code: resp.GetStatus().GetCode(), Message: resp.GetStatus().GetMessage()}
-			if !errors.Is(got, tc.want) || got.Message == "" {
+			got := &wsplex.Error{Code: wsplex.Code(resp.GetStatus().GetCode()), Message: resp.GetStatus().GetMessage()}
+			if got.Code != tc.want || got.Message == "" {
 				t.Fatalf("status %v, want %v with a message", got, tc.want)
 			}
 			// The stream is reset after the answer.
-			var re *mux.ResetError
+			var re *wsplex.Error
 			if _, err := io.ReadAll(ms); !errors.As(err, &re) || re.Code != got.Code {
 				t.Fatalf("after the answer: %v", err)
 			}
@@ -634,7 +635,7 @@ func TestHandlerErrorWithInvalidUTF8IsNotACleanEnd(t *testing.T) {
 	})
 	s := open(t, serve(t, routes), "/file", nil)
 	err := s.Receive(new(wrapperspb.StringValue))
-	if !errors.Is(err, stream.ErrUnknown) || !strings.Contains(err.Error(), "no such file") {
+	if wsplex.CodeOf(err) != wsplex.CodeUnknown || !strings.Contains(err.Error(), "no such file") {
 		t.Fatalf("Receive: %v, want ErrUnknown with the handler's message", err)
 	}
 }
@@ -642,7 +643,7 @@ func TestHandlerErrorWithInvalidUTF8IsNotACleanEnd(t *testing.T) {
 func TestResponseContextEndsOnlyTheWait(t *testing.T) {
 	release := make(chan struct{})
 	routes := stream.NewRouter(&stream.Options{
-		OnOpen: func(ctx context.Context, s *stream.Stream) (stream.Metadata, error) {
+		OnOpen: func(ctx context.Context, s *stream.Stream) (wsplex.Metadata, error) {
 			<-release // answer late
 			return nil, nil
 		},

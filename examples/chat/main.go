@@ -32,6 +32,7 @@ import (
 
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/wsplex/wsplex"
 	"github.com/wsplex/wsplex/mux"
 	"github.com/wsplex/wsplex/stream"
 )
@@ -95,9 +96,9 @@ func newChatHandler() (*mux.Handler, error) {
 	srv := &server{rooms: map[string]*room{}}
 	routes := stream.NewRouter(&stream.Options{
 		// Members must say who they are.
-		OnOpen: func(ctx context.Context, st *stream.Stream) (stream.Metadata, error) {
+		OnOpen: func(ctx context.Context, st *stream.Stream) (wsplex.Metadata, error) {
 			if st.Metadata().Get("user") == "" {
-				return nil, stream.NewError(stream.CodeUnauthenticated, "metadata \"user\" is required")
+				return nil, wsplex.Errorf(wsplex.CodeUnauthenticated, "metadata \"user\" is required")
 			}
 			return nil, nil
 		},
@@ -262,7 +263,7 @@ func client(ctx context.Context, url, user string, want int, joined chan<- struc
 		<-served
 	}()
 
-	md := stream.Metadata{}
+	md := wsplex.Metadata{}
 	md.Set("user", user)
 	st, err := stream.Open(ctx, sess, "/chat/room/lobby", &stream.OpenOptions{Metadata: md})
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/wsplex/wsplex"
 	"github.com/wsplex/wsplex/mux"
 	"github.com/wsplex/wsplex/stream"
 )
@@ -98,10 +99,10 @@ func run(out io.Writer) error {
 		return err
 	}
 	defer bad.Close()
-	if _, err := bad.Response(ctx); errors.Is(err, stream.ErrNotFound) {
+	if _, err := bad.Response(ctx); wsplex.CodeOf(err) == wsplex.CodeNotFound {
 		fmt.Fprintln(out, "as expected:", err)
 	} else {
-		return fmt.Errorf("expected ErrNotFound, got %v", err)
+		return fmt.Errorf("expected CodeNotFound, got %v", err)
 	}
 	return nil
 }

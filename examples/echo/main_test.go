@@ -14,7 +14,7 @@ func TestEcho(t *testing.T) {
 	if err := run(&out); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"echo: hello\n", "echo: wsplex\n", "echo: bye\n", "not found"} {
+	for _, want := range []string{"echo: hello\n", "echo: wsplex\n", "echo: bye\n", "not_found"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}

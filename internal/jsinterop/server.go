@@ -17,6 +17,7 @@ import (
 	"github.com/gorilla/websocket"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/wsplex/wsplex"
 	"github.com/wsplex/wsplex/mux"
 	"github.com/wsplex/wsplex/stream"
 )
@@ -51,7 +52,7 @@ func NewServer(files http.Handler) (*Server, error) {
 		if err := st.Send(wrapperspb.String("about to fail")); err != nil {
 			return err
 		}
-		return stream.NewError(stream.CodePermissionDenied, "no entry")
+		return wsplex.NewError(wsplex.CodePermissionDenied, "no entry")
 	})
 	routes.HandleFunc("/hang", func(ctx context.Context, st *stream.Stream) error {
 		<-ctx.Done()
@@ -111,7 +112,7 @@ func echo(ctx context.Context, st *stream.Stream) error {
 func push(ctx context.Context, st *stream.Stream) error {
 	n, err := strconv.Atoi(st.PathValue("n"))
 	if err != nil || n < 0 || n > 1000 {
-		return stream.NewError(stream.CodeInvalidArgument, "bad count %q", st.PathValue("n"))
+		return wsplex.Errorf(wsplex.CodeInvalidArgument, "bad count %q", st.PathValue("n"))
 	}
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
@@ -141,7 +142,7 @@ func push(ctx context.Context, st *stream.Stream) error {
 	wg.Wait()
 	close(errs)
 	for err := range errs {
-		return stream.NewError(stream.CodeInternal, "%v", err)
+		return wsplex.Errorf(wsplex.CodeInternal, "%v", err)
 	}
 	return st.Send(wrapperspb.String(fmt.Sprintf("pushed %d", n)))
 }
@@ -167,7 +168,7 @@ func count(ctx context.Context, st *stream.Stream) error {
 func (s *Server) flood(ctx context.Context, st *stream.Stream) error {
 	mib, err := strconv.Atoi(st.PathValue("mib"))
 	if err != nil || mib < 0 || mib > 256 {
-		return stream.NewError(stream.CodeInvalidArgument, "bad size %q", st.PathValue("mib"))
+		return wsplex.Errorf(wsplex.CodeInvalidArgument, "bad size %q", st.PathValue("mib"))
 	}
 	sent := s.counter(st.Session())
 	msg := wrapperspb.Bytes(make([]byte, 64<<10))

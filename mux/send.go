@@ -1,0 +1,304 @@
+package mux
+
+import (
+	"net"
+	"sync"
+	"time"
+)
+
+// sender is a session's output: frames wait in a queue of parts, and a
+// flusher goroutine, started when the queue fills and gone when it is empty,
+// writes them as WebSocket messages. Consecutive parts share a message up to
+// the message size, so a burst of small frames shares messages and
+// syscalls, and no frame is split across messages unless it is larger than
+// one (SPEC.md §3). While one batch is on the wire the next one fills.
+//
+// Data frames are admitted only while the queue holds less than one
+// message (see reserve), so a reply waits behind at most the message being
+// written and one more; control frames (window updates, FINs, resets, Go
+// Away, ping replies) are never held back, since they are small and come
+// from a bounded number of stream events.
+//
+// A stream's Write returns once its frames are queued: what was queued will
+// be sent, as what a net.Conn's Write hands to the kernel will be.
+type sender struct {
+	conn  wsConn
+	limit int // message size
+
+	mu       sync.Mutex
+	parts    []*[]byte     // waiting to be written, in order
+	tail     bool          // parts' last element is a small-frame buffer with room
+	queued   int           // bytes in parts, plus data reservations not yet appended
+	flushing bool          // a flusher goroutine is running
+	room     chan struct{} // if not nil, closed when the flusher takes parts
+	idle     chan struct{} // if not nil, closed when the flusher stops
+	pings    int           // ping replies queued since the flusher last took parts
+	err      error         // why writing ended; later frames are dropped
+	spare    []*[]byte     // the parts slice the flusher last emptied
+}
+
+// smallFrame is the largest frame copied into a shared buffer; larger
+// frames are built in a buffer of their own, outside the lock.
+const smallFrame = 8 << 10
+
+// maxQueuedPings bounds the ping replies waiting to be sent: a peer that
+// pings faster than that gets no answer to the excess, instead of making
+// this side queue replies without bound.
+const maxQueuedPings = 16
+
+func newSender(conn wsConn, limit int) *sender {
+	return &sender{conn: conn, limit: limit}
+}
+
+// control queues a small frame (header and optional body) without waiting.
+// It reports false once the session can no longer write.
+func (o *sender) control(h header, body []byte) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.err != nil {
+		return false
+	}
+	o.appendSmall(h[:], body)
+	o.kick()
+	return true
+}
+
+// errOrClosed returns why the sender stopped.
+func (o *sender) errOrClosed() error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.err != nil {
+		return o.err
+	}
+	return net.ErrClosed
+}
+
+// ping queues the answer to a Ping, unless maxQueuedPings are waiting.
+func (o *sender) ping(value uint32) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.err != nil || o.pings >= maxQueuedPings {
+		return
+	}
+	o.pings++
+	h := makeHeader(typePing, flagACK, 0, value)
+	o.appendSmall(h[:], nil)
+	o.kick()
+}
+
+// appendSmall copies a frame into the tail buffer, or a new one. o.mu is held.
+func (o *sender) appendSmall(hdr, body []byte) {
+	n := len(hdr) + len(body)
+	if o.tail {
+		b := o.parts[len(o.parts)-1]
+		if len(*b)+n <= cap(*b) {
+			*b = append(append(*b, hdr...), body...)
+			o.queued += n
+			return
+		}
+	}
+	b := getBuf(max(n, smallBufSize))
+	*b = append(append((*b)[:0], hdr...), body...)
+	o.parts = append(o.parts, b)
+	o.tail = n <= smallFrame
+	o.queued += n
+}
+
+// reserve waits until the queue has room for a data frame of n bytes and
+// reserves it, or until stop is closed (returning false). The reservation
+// ends with data or cancel.
+func (o *sender) reserve(n int, stop <-chan struct{}, deadline <-chan struct{}) (ok bool, err error) {
+	o.mu.Lock()
+	for {
+		if o.err != nil {
+			err = o.err
+			o.mu.Unlock()
+			return false, err
+		}
+		if o.queued < o.limit {
+			o.queued += n
+			o.mu.Unlock()
+			return true, nil
+		}
+		if o.room == nil {
+			o.room = make(chan struct{})
+		}
+		room := o.room
+		o.mu.Unlock()
+		select {
+		case <-room:
+		case <-stop:
+			return false, nil
+		case <-deadline:
+			return false, errDeadline
+		}
+		o.mu.Lock()
+	}
+}
+
+// cancel returns a reservation of n bytes that was not used.
+func (o *sender) cancel(n int) {
+	o.mu.Lock()
+	o.queued -= n
+	o.mu.Unlock()
+}
+
+// data queues a data frame for which n = headerSize+len(body) bytes were
+// reserved. Large bodies are copied outside the lock.
+func (o *sender) data(h header, body []byte) {
+	n := headerSize + len(body)
+	if n <= smallFrame {
+		o.mu.Lock()
+		o.queued -= n // appendSmall counts it again
+		if o.err == nil {
+			o.appendSmall(h[:], body)
+			o.kick()
+		}
+		o.mu.Unlock()
+		return
+	}
+	b := getBuf(n)
+	*b = append(append((*b)[:0], h[:]...), body...)
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.err != nil {
+		o.queued -= n
+		putBuf(b)
+		return
+	}
+	o.parts = append(o.parts, b)
+	o.tail = false
+	o.kick()
+}
+
+// kick starts the flusher if it is not running. o.mu is held.
+func (o *sender) kick() {
+	if !o.flushing {
+		o.flushing = true
+		go o.flush()
+	}
+}
+
+// flush writes the queue until it is empty. A write failure is kept: the
+// connection has ended, and later frames are dropped.
+func (o *sender) flush() {
+	o.mu.Lock()
+	for len(o.parts) > 0 && o.err == nil {
+		parts := o.parts
+		o.parts, o.spare, o.tail, o.pings = o.spare[:0], nil, false, 0
+		for _, b := range parts {
+			o.queued -= len(*b)
+		}
+		if o.room != nil {
+			close(o.room)
+			o.room = nil
+		}
+		o.mu.Unlock()
+		err := o.write(parts)
+		for i, b := range parts {
+			putBuf(b)
+			parts[i] = nil
+		}
+		o.mu.Lock()
+		if err != nil && o.err == nil {
+			o.err = err
+		}
+		if o.spare == nil {
+			o.spare = parts[:0]
+		}
+	}
+	for _, b := range o.parts { // dropped after a failure
+		putBuf(b)
+	}
+	o.parts = nil
+	o.flushing = false
+	if o.room != nil {
+		close(o.room)
+		o.room = nil
+	}
+	if o.idle != nil {
+		close(o.idle)
+		o.idle = nil
+	}
+	o.mu.Unlock()
+}
+
+// write writes parts as messages of at most the message size, never
+// splitting a part that fits in one.
+func (o *sender) write(parts []*[]byte) error {
+	var msg [][]byte
+	size := 0
+	for _, b := range parts {
+		if size > 0 && size+len(*b) > o.limit {
+			if err := o.conn.WriteMessage(msg...); err != nil {
+				return err
+			}
+			msg, size = msg[:0], 0
+		}
+		msg = append(msg, *b)
+		size += len(*b)
+	}
+	return o.conn.WriteMessage(msg...)
+}
+
+// drain waits until everything queued so far is written, writing failed, or
+// the deadline passes; then it stops the sender: later frames are dropped.
+func (o *sender) drain(deadline time.Time) {
+	o.mu.Lock()
+	if o.flushing && o.err == nil {
+		if o.idle == nil {
+			o.idle = make(chan struct{})
+		}
+		idle := o.idle
+		o.mu.Unlock()
+		t := time.NewTimer(time.Until(deadline))
+		select {
+		case <-idle:
+		case <-t.C:
+		}
+		t.Stop()
+		o.mu.Lock()
+	}
+	if o.err == nil {
+		o.err = net.ErrClosed
+	}
+	if o.room != nil {
+		close(o.room)
+		o.room = nil
+	}
+	o.mu.Unlock()
+}
+
+// Buffers for queued frames come from pools, so an idle session holds none.
+// A small buffer collects small frames; a large one holds one data frame of
+// up to a message.
+const smallBufSize = 16 << 10
+
+var (
+	smallBufs = sync.Pool{New: func() any { b := make([]byte, 0, smallBufSize); return &b }}
+	largeBufs sync.Pool
+)
+
+func getBuf(n int) *[]byte {
+	if n <= smallBufSize {
+		return smallBufs.Get().(*[]byte)
+	}
+	if b, ok := largeBufs.Get().(*[]byte); ok && cap(*b) >= n {
+		return b
+	}
+	b := make([]byte, 0, max(n, largeBufSize))
+	return &b
+}
+
+func putBuf(b *[]byte) {
+	*b = (*b)[:0]
+	switch {
+	case cap(*b) == smallBufSize:
+		smallBufs.Put(b)
+	case cap(*b) >= largeBufSize && cap(*b) <= 2*largeBufSize:
+		largeBufs.Put(b)
+	}
+}
+
+// largeBufSize fits a data frame of a default-sized message.
+const largeBufSize = 64<<10 + 64
