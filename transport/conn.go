@@ -35,7 +35,8 @@ type Conn struct {
 
 	// Write side: Write queues copies on wq for writeLoop; every write to
 	// ws (writeLoop, WriteFrame) holds wsem.
-	wlock      chan struct{} // held by the one Write in progress
+	wlock chan struct{} // held by the one Write in progress, and by Close from its start
+
 	wsem       chan struct{}
 	wq         chan *[]byte
 	wdl        *deadline
@@ -290,7 +291,10 @@ func (c *Conn) writeLoop() {
 	defer close(c.writerDone)
 	for {
 		select {
-		case bp := <-c.wq:
+		case bp, ok := <-c.wq:
+			if !ok {
+				return // Close: all that Write queued is written
+			}
 			err := c.writeMessage(*bp)
 			putBuf(bp)
 			if err != nil {
@@ -298,20 +302,6 @@ func (c *Conn) writeLoop() {
 			}
 		case <-c.dead:
 			return
-		case <-c.closed:
-			// Flush what Write queued, as closing a TCP socket does.
-			for {
-				select {
-				case bp := <-c.wq:
-					err := c.writeMessage(*bp)
-					putBuf(bp)
-					if err != nil {
-						return
-					}
-				default:
-					return
-				}
-			}
 		}
 	}
 }
@@ -563,13 +553,12 @@ func (c *Conn) CloseWithCodeBefore(code int, reason string, deadline time.Time) 
 		close(c.closed)
 		ctx, cancel := context.WithDeadline(context.Background(), deadline)
 		defer cancel()
-		// Let a Write in progress finish queueing, so that what it queued
-		// is flushed below; later Writes see closed.
-		select {
-		case c.wlock <- struct{}{}:
-			<-c.wlock
-		case <-ctx.Done():
-		}
+		// Wait for a Write in progress to return, which it does at once
+		// now that closed is, and keep its lock: no Write queues anything
+		// from here on, so writeLoop flushes all that was reported written
+		// before the close frame leaves.
+		c.wlock <- struct{}{}
+		close(c.wq)
 		c.writerOnce.Do(func() { close(c.writerDone) })
 		select {
 		case <-c.writerDone:

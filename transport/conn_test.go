@@ -11,7 +11,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -282,6 +284,56 @@ func TestCloseSendsNormalClosure(t *testing.T) {
 	}
 	if !errors.Is(c.Err(), net.ErrClosed) {
 		t.Fatalf("Err after Close: %v", c.Err())
+	}
+}
+
+// TestCloseSendsWhatWriteReported closes while a writer loops: every byte
+// a Write reported as written must reach the peer before the close frame.
+// Close races the Write in progress in different phases, so it runs many
+// times.
+func TestCloseSendsWhatWriteReported(t *testing.T) {
+	for i := range 200 {
+		a, b := plextest.Pair(t, nil)
+		var reported, writes atomic.Int64
+		writerDone := make(chan error, 1)
+		go func() {
+			p := make([]byte, 1000)
+			for {
+				n, err := a.Write(p)
+				reported.Add(int64(n))
+				writes.Add(1)
+				if err != nil {
+					writerDone <- err
+					return
+				}
+			}
+		}()
+		type result struct {
+			n   int
+			err error
+		}
+		peer := make(chan result, 1)
+		go func() {
+			got, err := io.ReadAll(b)
+			peer <- result{len(got), err}
+		}()
+		for writes.Load() < int64(i%8) {
+			runtime.Gosched()
+		}
+		if err := a.Close(); err != nil {
+			t.Fatal(err)
+		}
+		got := <-peer
+		if got.err != nil {
+			t.Fatalf("try %d: peer read: %v", i, got.err)
+		}
+		if werr := <-writerDone; !errors.Is(werr, net.ErrClosed) {
+			t.Fatalf("try %d: writer ended with %v, want net.ErrClosed", i, werr)
+		}
+		if int64(got.n) != reported.Load() {
+			t.Fatalf("try %d: peer got %d bytes, Write reported %d", i, got.n, reported.Load())
+		}
+		b.Close()
 	}
 }
 
