@@ -15,7 +15,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"github.com/wsplex/wsplex/transport"
+	"github.com/wsplex/wsplex/internal/wsconn"
 )
 
 // DialOptions configure Dial. A nil *DialOptions means all defaults.
@@ -158,7 +158,7 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Session, erro
 		ws.Close()
 		return nil, fmt.Errorf("wsplex/mux: dial %s: %w", shown, ErrSubprotocol)
 	}
-	conn, err := transport.New(ws, o.transport())
+	conn, err := wsconn.New(ws, o.transport())
 	if err != nil {
 		ws.Close()
 		return nil, err

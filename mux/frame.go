@@ -12,8 +12,8 @@ import (
 	"github.com/gorilla/websocket"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/wsplex/wsplex/internal/wsconn"
 	wsplexv1 "github.com/wsplex/wsplex/proto/wsplex/v1"
-	"github.com/wsplex/wsplex/transport"
 )
 
 // yamux frame layout (hashicorp/yamux spec.md): version(1) type(1) flags(2)
@@ -47,7 +47,7 @@ func (h *header) length() uint32 { return binary.BigEndian.Uint32(h[8:12]) }
 //     body is a wsplexv1.Status), which it removes from the inbound byte
 //     stream before yamux sees it. yamux itself has no reset with a reason.
 type frameConn struct {
-	conn    *transport.Conn
+	conn    *wsconn.Conn
 	onClose func() // called once Close has closed the transport
 
 	// Outbound. yamux's send goroutine hands over frames with Write (see
@@ -97,7 +97,7 @@ const (
 	peerOpened                   // the peer sent the SYN
 )
 
-func newFrameConn(c *transport.Conn, messageSize int, closeTimeout time.Duration) *frameConn {
+func newFrameConn(c *wsconn.Conn, messageSize int, closeTimeout time.Duration) *frameConn {
 	f := &frameConn{conn: c, streams: make(map[uint32]*Stream), limit: messageSize, closeTimeout: closeTimeout}
 	f.wcond.L = &f.wmu
 	return f
@@ -110,9 +110,9 @@ func (f *frameConn) Close() error {
 	f.drain(deadline)
 	var err error
 	if perr := f.protocolError(); perr != nil {
-		err = f.conn.CloseWithCodeBefore(closeProtocolError, perr.Error(), deadline)
+		err = f.conn.Close(closeProtocolError, perr.Error(), deadline)
 	} else {
-		err = f.conn.CloseWithCodeBefore(websocket.CloseNormalClosure, "", deadline)
+		err = f.conn.Close(websocket.CloseNormalClosure, "", deadline)
 	}
 	if f.onClose != nil {
 		f.onClose()
@@ -206,7 +206,7 @@ func (f *frameConn) send(hdr, body []byte) error {
 // exit, but not during the write.
 func (f *frameConn) write(parts ...[]byte) error {
 	f.wmu.Unlock()
-	err := f.conn.WriteFrame(parts...)
+	err := f.conn.WriteMessage(parts...)
 	f.wmu.Lock()
 	if err != nil && f.werr == nil {
 		f.werr = err
@@ -273,7 +273,7 @@ func (f *frameConn) drain(deadline time.Time) {
 // message; not more, so that a reply queued behind a bulk stream's batch
 // waits for at most one message: four messages doubled the p99 of
 // BenchmarkHeadOfLine.
-var batchPool = sync.Pool{New: func() any { b := make([]byte, 0, transport.DefaultMessageSize); return &b }}
+var batchPool = sync.Pool{New: func() any { b := make([]byte, 0, wsconn.DefaultMessageSize); return &b }}
 
 func putBatch(b *[]byte) {
 	*b = (*b)[:0]

@@ -14,8 +14,8 @@ import (
 	"github.com/gorilla/websocket"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/wsplex/wsplex/internal/wsconn"
 	wsplexv1 "github.com/wsplex/wsplex/proto/wsplex/v1"
-	"github.com/wsplex/wsplex/transport"
 )
 
 func frame(typ byte, flags uint16, id uint32, body []byte) []byte {
@@ -149,10 +149,10 @@ func (pipeAddr) String() string  { return "pipe" }
 // A real http.Server and gorilla do the upgrade.
 func pipeFrameConn(t *testing.T) (*frameConn, *websocket.Conn) {
 	t.Helper()
-	return pipeFrameConnWith(t, &transport.Options{DirectRead: true, KeepAliveInterval: -1})
+	return pipeFrameConnWith(t, wsconn.Options{KeepAliveInterval: -1})
 }
 
-func pipeFrameConnWith(t *testing.T, opts *transport.Options) (*frameConn, *websocket.Conn) {
+func pipeFrameConnWith(t *testing.T, opts wsconn.Options) (*frameConn, *websocket.Conn) {
 	t.Helper()
 	clientEnd, serverEnd := net.Pipe()
 	ln := &pipeListener{conns: make(chan net.Conn, 1), done: make(chan struct{})}
@@ -174,7 +174,7 @@ func pipeFrameConnWith(t *testing.T, opts *transport.Options) (*frameConn, *webs
 		t.Fatal(err)
 	}
 	peer := <-peers
-	tc, err := transport.New(ws, opts)
+	tc, err := wsconn.New(ws, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -326,8 +326,8 @@ func TestWritesOf64KiBLeaveWhole(t *testing.T) {
 func TestBatchBufferHoldsAMessage(t *testing.T) {
 	b := batchPool.Get().(*[]byte)
 	defer putBatch(b)
-	if cap(*b) < transport.DefaultMessageSize {
-		t.Fatalf("batch buffers hold %d bytes, less than a %d-byte message", cap(*b), transport.DefaultMessageSize)
+	if cap(*b) < wsconn.DefaultMessageSize {
+		t.Fatalf("batch buffers hold %d bytes, less than a %d-byte message", cap(*b), wsconn.DefaultMessageSize)
 	}
 }
 
@@ -428,7 +428,7 @@ func TestWriteAfterCloseFails(t *testing.T) {
 // share one close timeout, so Close must not take two.
 func TestCloseTimeoutBoundsFlushAndHandshake(t *testing.T) {
 	const timeout = 500 * time.Millisecond
-	fc, _ := pipeFrameConnWith(t, &transport.Options{DirectRead: true, KeepAliveInterval: -1, CloseTimeout: timeout})
+	fc, _ := pipeFrameConnWith(t, wsconn.Options{KeepAliveInterval: -1, CloseTimeout: timeout})
 	for range 3 {
 		writeFrame(t, fc, 1, []byte("never read"))
 	}

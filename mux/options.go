@@ -5,7 +5,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/wsplex/wsplex/transport"
+	"github.com/wsplex/wsplex/internal/wsconn"
 )
 
 // Subprotocol is the WebSocket subprotocol that client and server
@@ -77,7 +77,8 @@ func (o *Options) Validate() error {
 	if err != nil {
 		return err
 	}
-	return c.transport().Validate()
+	_, err = c.transport().WithDefaults()
+	return err
 }
 
 func (o *Options) withDefaults() (Options, error) {
@@ -103,8 +104,8 @@ func (o *Options) withDefaults() (Options, error) {
 	return c, nil
 }
 
-func (o *Options) transport() *transport.Options {
-	return &transport.Options{
+func (o *Options) transport() wsconn.Options {
+	return wsconn.Options{
 		MessageSize:       o.MessageSize,
 		ReadLimit:         o.ReadLimit,
 		KeepAliveInterval: o.KeepAliveInterval,
@@ -112,7 +113,5 @@ func (o *Options) transport() *transport.Options {
 		WriteTimeout:      o.WriteTimeout,
 		CloseTimeout:      o.CloseTimeout,
 		Logger:            o.Logger,
-		// yamux's receive goroutine always reads and needs no deadlines.
-		DirectRead: true,
 	}
 }

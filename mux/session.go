@@ -13,14 +13,14 @@ import (
 
 	"github.com/hashicorp/yamux"
 
-	"github.com/wsplex/wsplex/transport"
+	"github.com/wsplex/wsplex/internal/wsconn"
 )
 
 // Session is a yamux session over one WebSocket connection. Either side
 // may Open streams and Accept the peer's. Get one from Dial (client) or a
 // Handler (server). All methods are safe for concurrent use.
 type Session struct {
-	conn   *transport.Conn
+	conn   *wsconn.Conn
 	fc     *frameConn
 	ys     *yamux.Session
 	opts   Options
@@ -43,7 +43,7 @@ type Session struct {
 // session must be closed. The session's context, and so its streams',
 // carries base's values but not its cancellation. onEnd, if not nil, runs
 // once the session has ended and its connection is closed, before Done.
-func newSession(base context.Context, conn *transport.Conn, client bool, o Options, onEnd func()) *Session {
+func newSession(base context.Context, conn *wsconn.Conn, client bool, o Options, onEnd func()) *Session {
 	s := &Session{
 		onEnd:   onEnd,
 		conn:    conn,
