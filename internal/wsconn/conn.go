@@ -119,6 +119,8 @@ func (c *Conn) Read(p []byte) (int, error) {
 	if isClosed(c.closing) {
 		return 0, net.ErrClosed
 	}
+	c.ka.readStarted()
+	defer c.ka.readEnded()
 	for {
 		if c.readErr != nil {
 			return 0, c.readErr

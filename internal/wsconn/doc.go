@@ -18,11 +18,13 @@
 //
 // # Liveness
 //
-// The peer is pinged when nothing arrived for Options.KeepAliveInterval,
-// and the connection ends with [ErrKeepAliveTimeout] when nothing at all
-// (data, ping or pong) arrived for Options.KeepAliveTimeout. A write that
-// the peer does not take within Options.WriteTimeout ends the connection
-// with [ErrWriteTimeout].
+// The peer is pinged once nothing arrived for Options.KeepAliveInterval,
+// and the connection ends with [ErrKeepAliveTimeout] once nothing at all
+// (data, ping or pong) arrived for Options.KeepAliveTimeout, both timed
+// from the last arrival. Only time spent in Read counts: while nobody
+// reads, the peer cannot be heard, so a caller that is busy elsewhere does
+// not make it dead. A write that the peer does not take within
+// Options.WriteTimeout ends the connection with [ErrWriteTimeout].
 //
 // # Limits
 //
