@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"os"
 	"sync"
 	"time"
 
@@ -28,8 +27,10 @@ type Conn struct {
 	readErr  error         // why reading ended for good; guarded by rsem
 	readDone chan struct{} // closed once readErr is set
 
-	// Write side: wsem is held by the one WriteMessage in progress.
+	// Write side: wsem is held by the one WriteMessage in progress. Writes
+	// are bounded by wd, or where it is nil by a socket deadline.
 	wsem chan struct{}
+	wd   *watchdog
 
 	ka keepalive
 
@@ -58,6 +59,9 @@ func New(ws *websocket.Conn, opts Options) (*Conn, error) {
 		wsem:     make(chan struct{}, 1),
 		dead:     make(chan struct{}),
 		closing:  make(chan struct{}),
+	}
+	if acked := bytesAcked(ws.NetConn()); acked != nil {
+		c.wd = newWatchdog(c, acked)
 	}
 	ws.SetReadLimit(o.ReadLimit)
 	ws.SetPingHandler(func(data string) error {
@@ -235,12 +239,16 @@ func (c *Conn) WriteMessage(parts ...[]byte) error {
 	if isClosed(c.dead) {
 		return c.deadErr
 	}
+	c.wd.begin()
 	err := c.writeLocked(parts)
+	c.wd.end()
 	if err != nil {
+		var ne net.Error
 		switch {
 		case isClosed(c.dead):
 			return c.deadErr // closed or failed meanwhile; that is the cause
-		case errors.Is(err, os.ErrDeadlineExceeded):
+		case errors.As(err, &ne) && ne.Timeout():
+			// gorilla hides os.ErrDeadlineExceeded behind an error of its own.
 			err = ErrWriteTimeout
 		default:
 			err = fmt.Errorf("wsplex/transport: write: %w", err)
@@ -252,8 +260,10 @@ func (c *Conn) WriteMessage(parts ...[]byte) error {
 }
 
 func (c *Conn) writeLocked(parts [][]byte) error {
-	if err := c.ws.SetWriteDeadline(time.Now().Add(c.opts.WriteTimeout)); err != nil {
-		return err
+	if c.wd == nil {
+		if err := c.ws.SetWriteDeadline(time.Now().Add(c.opts.WriteTimeout)); err != nil {
+			return err
+		}
 	}
 	w, err := c.ws.NextWriter(websocket.BinaryMessage)
 	if err != nil {
@@ -282,9 +292,15 @@ func (c *Conn) writeLocked(parts [][]byte) error {
 	return w.Close()
 }
 
-// writeControl writes a ping or a pong.
+// writeControl writes a ping or a pong, bounded as a message is.
 func (c *Conn) writeControl(typ int, data []byte) error {
-	return c.ws.WriteControl(typ, data, time.Now().Add(c.opts.WriteTimeout))
+	var deadline time.Time // none: the watchdog bounds it
+	if c.wd == nil {
+		deadline = time.Now().Add(c.opts.WriteTimeout)
+	}
+	c.wd.begin()
+	defer c.wd.end()
+	return c.ws.WriteControl(typ, data, deadline)
 }
 
 // Close sends a close frame with code and reason (cut to fit a control
@@ -307,6 +323,7 @@ func (c *Conn) Close(code int, reason string, deadline time.Time) error {
 		}
 		c.awaitPeerClose(deadline)
 		_ = c.ws.Close()
+		c.wd.stop()
 		c.ka.wait()
 	})
 	return nil

@@ -23,8 +23,21 @@
 // (data, ping or pong) arrived for Options.KeepAliveTimeout, both timed
 // from the last arrival. Only time spent in Read counts: while nobody
 // reads, the peer cannot be heard, so a caller that is busy elsewhere does
-// not make it dead. A write that the peer does not take within
-// Options.WriteTimeout ends the connection with [ErrWriteTimeout].
+// not make it dead.
+//
+// A peer that drains what is written to it, however slowly, is alive; one
+// that drains nothing for Options.WriteTimeout is not, and the write in
+// progress ends the connection with [ErrWriteTimeout]. A fixed bound on
+// each write would cut slow but live links, because the kernel wakes a
+// blocked writer only after a third of the send buffer (megabytes, when
+// autotuned) has drained; and gorilla leaves a connection corrupt after a
+// timed-out write. So on Linux, over TCP or TLS over TCP, writes have no
+// socket deadline: while one is in progress, a watchdog reads the
+// socket's TCP_INFO every WriteTimeout and ends the connection when the
+// peer acknowledged no byte and no write finished since its last look,
+// between one and two WriteTimeouts after the peer stopped. Elsewhere (other
+// systems, other transports such as net.Pipe) each message, ping and pong
+// must be written within WriteTimeout, as a socket deadline enforces.
 //
 // # Limits
 //

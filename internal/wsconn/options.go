@@ -26,9 +26,10 @@ type Options struct {
 	// ends with ErrKeepAliveTimeout. Default three times KeepAliveInterval.
 	KeepAliveTimeout time.Duration
 
-	// WriteTimeout is how long a write may make no progress before the
-	// connection ends with ErrWriteTimeout (see the package doc for what
-	// counts as progress). Default 10 s.
+	// WriteTimeout is how long a write may go on while the peer drains
+	// nothing before the connection ends with ErrWriteTimeout; where the
+	// peer's progress cannot be seen, how long one message may take (see
+	// the package doc). Default 10 s.
 	WriteTimeout time.Duration
 
 	// CloseTimeout is the default bound of a close handshake for layers
