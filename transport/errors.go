@@ -31,5 +31,3 @@ var (
 // other than 1000 (normal closure) or 1001 (going away), or that the
 // connection ended without a close frame (code 1006).
 type CloseError = wsconn.CloseError
-
-const closeAbnormal = 1006
