@@ -66,8 +66,9 @@ func New(ws *websocket.Conn, opts Options) (*Conn, error) {
 	ws.SetReadLimit(o.ReadLimit)
 	ws.SetPingHandler(func(data string) error {
 		c.ka.seen()
-		// A pong that cannot be sent now is not fatal: the peer's own
-		// keepalive decides, and a dead link fails the next data write.
+		// The pong waits behind a message being written, bounded like any
+		// write. If it fails, the connection has ended or its next data
+		// write will say why.
 		_ = c.writeControl(websocket.PongMessage, []byte(data))
 		return nil
 	})
@@ -227,8 +228,8 @@ func (c *Conn) translateReadError(err error) (error, bool) {
 // Options.MessageSize bytes. It returns once the bytes are handed to the
 // kernel. Calls are serialized, and pings, pongs and the close frame go
 // out between frames. A failure ends the connection: WriteMessage returns
-// ErrWriteTimeout when the peer took too long, and after the end the error
-// Err reports.
+// ErrWriteTimeout when the peer drained nothing for Options.WriteTimeout
+// (see the package doc), and after the end the error Err reports.
 func (c *Conn) WriteMessage(parts ...[]byte) error {
 	select {
 	case c.wsem <- struct{}{}:
@@ -292,8 +293,13 @@ func (c *Conn) writeLocked(parts [][]byte) error {
 	return w.Close()
 }
 
-// writeControl writes a ping or a pong, bounded as a message is.
+// writeControl writes a ping or a pong, bounded as a message is. Once
+// Close has begun it writes nothing: the close frame is all the peer needs
+// then, and a pong must not wait on a write that Close is ending.
 func (c *Conn) writeControl(typ int, data []byte) error {
+	if isClosed(c.closing) {
+		return net.ErrClosed
+	}
 	var deadline time.Time // none: the watchdog bounds it
 	if c.wd == nil {
 		deadline = time.Now().Add(c.opts.WriteTimeout)

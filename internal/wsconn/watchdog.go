@@ -75,8 +75,8 @@ func (w *watchdog) look() {
 	if w.stopped {
 		return
 	}
-	if w.writing == 0 {
-		w.armed = false
+	if w.writing == 0 || isClosed(w.c.dead) {
+		w.armed = false // a write on an ended conn fails by itself
 		return
 	}
 	acked, err := w.acked()
