@@ -7,6 +7,7 @@ require (
 	github.com/hashicorp/yamux v0.1.2
 	go.uber.org/goleak v1.3.0
 	golang.org/x/net v0.62.0
+	golang.org/x/sys v0.49.0
 	google.golang.org/protobuf v1.36.12
 )
 

@@ -15,7 +15,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"github.com/wsplex/wsplex/transport"
+	"github.com/wsplex/wsplex/internal/wsconn"
 )
 
 // DialOptions configure Dial. A nil *DialOptions means all defaults.
@@ -158,12 +158,12 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Session, erro
 		ws.Close()
 		return nil, fmt.Errorf("wsplex/mux: dial %s: %w", shown, ErrSubprotocol)
 	}
-	conn, err := transport.New(ws, o.transport())
+	conn, err := wsconn.New(ws, o.transport())
 	if err != nil {
 		ws.Close()
 		return nil, err
 	}
-	return newSession(context.Background(), transportConn{conn}, true, o, nil), nil
+	return newSession(context.Background(), conn, true, o, nil), nil
 }
 
 // dialError explains a failed handshake. A refusal from the server is a

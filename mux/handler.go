@@ -14,7 +14,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"github.com/wsplex/wsplex/transport"
+	"github.com/wsplex/wsplex/internal/wsconn"
 )
 
 // HandlerOptions configure a Handler. A nil *HandlerOptions means all
@@ -261,14 +261,14 @@ func (h *Handler) upgrade(w http.ResponseWriter, r *http.Request, base context.C
 		h.wg.Done()
 		return nil // the Upgrader has answered
 	}
-	conn, err := transport.New(ws, h.opts.transport())
+	conn, err := wsconn.New(ws, h.opts.transport())
 	if err != nil {
 		ws.Close() // unreachable: options were validated by NewHandler
 		release()
 		h.wg.Done()
 		return nil
 	}
-	s := newSession(base, transportConn{conn}, false, h.opts, release)
+	s := newSession(base, conn, false, h.opts, release)
 	h.mu.Lock()
 	if h.closing {
 		h.mu.Unlock()
@@ -389,7 +389,7 @@ const defaultMaxSessions = 10000
 
 const (
 	readBufferSize  = 1 << 10
-	writeBufferSize = transport.DefaultMessageSize
+	writeBufferSize = wsconn.DefaultMessageSize
 )
 
 var writeBufferPool = &sync.Pool{}

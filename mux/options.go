@@ -5,7 +5,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/wsplex/wsplex/transport"
+	"github.com/wsplex/wsplex/internal/wsconn"
 )
 
 // Subprotocol is the WebSocket subprotocol that client and server
@@ -91,7 +91,8 @@ func (o *Options) Validate() error {
 	if err != nil {
 		return err
 	}
-	return c.transport().Validate()
+	_, err = c.transport().WithDefaults()
+	return err
 }
 
 func (o *Options) withDefaults() (Options, error) {
@@ -131,7 +132,7 @@ func (o *Options) messageSize() int {
 	if o.MessageSize > 0 {
 		return o.MessageSize
 	}
-	return transport.DefaultMessageSize
+	return wsconn.DefaultMessageSize
 }
 
 func (o *Options) closeTimeout() time.Duration {
@@ -141,8 +142,8 @@ func (o *Options) closeTimeout() time.Duration {
 	return 5 * time.Second
 }
 
-func (o *Options) transport() *transport.Options {
-	return &transport.Options{
+func (o *Options) transport() wsconn.Options {
+	return wsconn.Options{
 		MessageSize:       o.MessageSize,
 		ReadLimit:         o.ReadLimit,
 		KeepAliveInterval: o.KeepAliveInterval,
@@ -150,15 +151,5 @@ func (o *Options) transport() *transport.Options {
 		WriteTimeout:      o.WriteTimeout,
 		CloseTimeout:      o.CloseTimeout,
 		Logger:            o.Logger,
-		// yamux's receive goroutine always reads and needs no deadlines.
-		DirectRead: true,
 	}
-}
-
-// transportConn adapts a transport.Conn in DirectRead mode to wsConn.
-type transportConn struct{ *transport.Conn }
-
-func (c transportConn) WriteMessage(parts ...[]byte) error { return c.WriteFrame(parts...) }
-func (c transportConn) Close(code int, reason string, deadline time.Time) error {
-	return c.CloseWithCodeBefore(code, reason, deadline)
 }

@@ -11,7 +11,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -73,19 +75,9 @@ func TestNetConnConformance(t *testing.T) {
 	})
 }
 
-// readModes runs a test with the read goroutine and with DirectRead.
-func readModes(t *testing.T, f func(t *testing.T, direct bool)) {
-	t.Run("read-goroutine", func(t *testing.T) { f(t, false) })
-	t.Run("direct-read", func(t *testing.T) { f(t, true) })
-}
-
 func TestBytesSurviveMessageBoundaries(t *testing.T) {
-	readModes(t, testBytesSurviveMessageBoundaries)
-}
-
-func testBytesSurviveMessageBoundaries(t *testing.T, direct bool) {
 	cws, sws := plextest.RawPair(t)
-	c := plextest.Wrap(t, cws, &transport.Options{DirectRead: direct})
+	c := plextest.Wrap(t, cws, nil)
 
 	rng := rand.New(rand.NewPCG(1, 2))
 	var want bytes.Buffer
@@ -123,41 +115,31 @@ func testBytesSurviveMessageBoundaries(t *testing.T, direct bool) {
 }
 
 func TestWritesAreSplitIntoBoundedMessages(t *testing.T) {
-	for _, tc := range []struct {
-		name  string
-		write func(c *transport.Conn, p []byte) error
-	}{
-		{"Write", func(c *transport.Conn, p []byte) error { _, err := c.Write(p); return err }},
-		{"WriteFrame", func(c *transport.Conn, p []byte) error { return c.WriteFrame(p[:10], p[10:]) }},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			cws, sws := plextest.RawPair(t)
-			const limit = 16 << 10
-			c := plextest.Wrap(t, cws, &transport.Options{MessageSize: limit})
-			want := bytes.Repeat([]byte("0123456789abcdef"), 200<<10/16+3)
-			go func() {
-				if err := tc.write(c, want); err != nil {
-					t.Errorf("write: %v", err)
-				}
-			}()
-			var got []byte
-			for len(got) < len(want) {
-				typ, msg, err := sws.ReadMessage()
-				if err != nil {
-					t.Fatalf("peer read: %v", err)
-				}
-				if typ != websocket.BinaryMessage {
-					t.Fatalf("message type %d, want binary", typ)
-				}
-				if len(msg) > limit {
-					t.Fatalf("message of %d bytes exceeds MessageSize %d", len(msg), limit)
-				}
-				got = append(got, msg...)
-			}
-			if !bytes.Equal(got, want) {
-				t.Fatal("contents differ")
-			}
-		})
+	cws, sws := plextest.RawPair(t)
+	const limit = 16 << 10
+	c := plextest.Wrap(t, cws, &transport.Options{MessageSize: limit})
+	want := bytes.Repeat([]byte("0123456789abcdef"), 200<<10/16+3)
+	go func() {
+		if _, err := c.Write(want); err != nil {
+			t.Errorf("write: %v", err)
+		}
+	}()
+	var got []byte
+	for len(got) < len(want) {
+		typ, msg, err := sws.ReadMessage()
+		if err != nil {
+			t.Fatalf("peer read: %v", err)
+		}
+		if typ != websocket.BinaryMessage {
+			t.Fatalf("message type %d, want binary", typ)
+		}
+		if len(msg) > limit {
+			t.Fatalf("message of %d bytes exceeds MessageSize %d", len(msg), limit)
+		}
+		got = append(got, msg...)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatal("contents differ")
 	}
 }
 
@@ -277,11 +259,78 @@ func TestCloseSendsNormalClosure(t *testing.T) {
 	if _, err := c.Write([]byte("x")); !errors.Is(err, net.ErrClosed) {
 		t.Fatalf("Write after Close: %v, want net.ErrClosed", err)
 	}
-	if err := c.WriteFrame([]byte("x")); !errors.Is(err, net.ErrClosed) {
-		t.Fatalf("WriteFrame after Close: %v, want net.ErrClosed", err)
+	if _, err := c.Read(make([]byte, 1)); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("Read after Close: %v, want net.ErrClosed", err)
 	}
 	if !errors.Is(c.Err(), net.ErrClosed) {
 		t.Fatalf("Err after Close: %v", c.Err())
+	}
+}
+
+// TestCloseSendsWhatWriteReported closes while a writer loops: every byte
+// a Write reported as written must reach the peer before the close frame.
+// Close races the Write in progress in different phases, so it runs many
+// times.
+func TestCloseSendsWhatWriteReported(t *testing.T) {
+	for i := range 200 {
+		a, b := plextest.Pair(t, nil)
+		var reported, writes atomic.Int64
+		writerDone := make(chan error, 1)
+		go func() {
+			p := make([]byte, 1000)
+			for {
+				n, err := a.Write(p)
+				reported.Add(int64(n))
+				writes.Add(1)
+				if err != nil {
+					writerDone <- err
+					return
+				}
+			}
+		}()
+		type result struct {
+			n   int
+			err error
+		}
+		peer := make(chan result, 1)
+		go func() {
+			got, err := io.ReadAll(b)
+			peer <- result{len(got), err}
+		}()
+		for writes.Load() < int64(i%8) {
+			runtime.Gosched()
+		}
+		if err := a.Close(); err != nil {
+			t.Fatal(err)
+		}
+		got := <-peer
+		if got.err != nil {
+			t.Fatalf("try %d: peer read: %v", i, got.err)
+		}
+		if werr := <-writerDone; !errors.Is(werr, net.ErrClosed) {
+			t.Fatalf("try %d: writer ended with %v, want net.ErrClosed", i, werr)
+		}
+		if int64(got.n) != reported.Load() {
+			t.Fatalf("try %d: peer got %d bytes, Write reported %d", i, got.n, reported.Load())
+		}
+		b.Close()
+	}
+}
+
+func TestCloseWithCode(t *testing.T) {
+	cws, sws := plextest.RawPair(t)
+	c := plextest.Wrap(t, cws, nil)
+	peer := make(chan error, 1)
+	go func() {
+		_, _, err := sws.ReadMessage()
+		peer <- err
+	}()
+	if err := c.CloseWithCode(websocket.CloseInternalServerErr, "boom"); err != nil {
+		t.Fatal(err)
+	}
+	var ce *websocket.CloseError
+	if err := <-peer; !errors.As(err, &ce) || ce.Code != websocket.CloseInternalServerErr || ce.Text != "boom" {
+		t.Fatalf("peer saw %v, want close 1011 boom", err)
 	}
 }
 
@@ -339,26 +388,24 @@ func TestPeerClosure(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			readModes(t, func(t *testing.T, direct bool) {
-				cws, sws := plextest.RawPair(t)
-				c := plextest.Wrap(t, cws, &transport.Options{DirectRead: direct})
-				if err := sws.WriteMessage(websocket.BinaryMessage, []byte("data first")); err != nil {
-					t.Fatal(err)
-				}
-				tc.close(sws)
-				got, err := io.ReadAll(c)
-				if string(got) != "data first" {
-					t.Fatalf("read %q before the end, want %q", got, "data first")
-				}
-				if err == nil {
-					err = io.EOF // ReadAll swallows io.EOF
-				}
-				tc.check(t, err)
-				<-c.Done()
-				if _, err := c.Write([]byte("x")); err == nil {
-					t.Fatal("Write after peer closure succeeded")
-				}
-			})
+			cws, sws := plextest.RawPair(t)
+			c := plextest.Wrap(t, cws, nil)
+			if err := sws.WriteMessage(websocket.BinaryMessage, []byte("data first")); err != nil {
+				t.Fatal(err)
+			}
+			tc.close(sws)
+			got, err := io.ReadAll(c)
+			if string(got) != "data first" {
+				t.Fatalf("read %q before the end, want %q", got, "data first")
+			}
+			if err == nil {
+				err = io.EOF // ReadAll swallows io.EOF
+			}
+			tc.check(t, err)
+			<-c.Done()
+			if _, err := c.Write([]byte("x")); err == nil {
+				t.Fatal("Write after peer closure succeeded")
+			}
 		})
 	}
 }
@@ -378,93 +425,26 @@ func TestProtocolViolationsCloseWithCode(t *testing.T) {
 		}, transport.ErrMessageTooBig, websocket.CloseMessageTooBig},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			readModes(t, func(t *testing.T, direct bool) {
-				cws, sws := plextest.RawPair(t)
-				c := plextest.Wrap(t, cws, &transport.Options{ReadLimit: 1024, DirectRead: direct})
-				if err := sws.WriteMessage(websocket.BinaryMessage, []byte("ok")); err != nil {
-					t.Fatal(err)
-				}
-				if err := tc.send(sws); err != nil {
-					t.Fatal(err)
-				}
-				got, err := io.ReadAll(c)
-				if string(got) != "ok" {
-					t.Fatalf("data before the violation: %q", got)
-				}
-				if !errors.Is(err, tc.wantErr) {
-					t.Fatalf("read err = %v, want %v", err, tc.wantErr)
-				}
-				_, _, err = sws.ReadMessage()
-				if !websocket.IsCloseError(err, tc.wantCode) {
-					t.Fatalf("peer saw %v, want close code %d", err, tc.wantCode)
-				}
-			})
-		})
-	}
-}
-
-func TestKeepAliveClosesSilentPeer(t *testing.T) {
-	cws, _ := plextest.RawPair(t) // the peer never reads, so never answers pings
-	c := plextest.Wrap(t, cws, &transport.Options{
-		KeepAliveInterval: 10 * time.Millisecond,
-		KeepAliveTimeout:  50 * time.Millisecond,
-	})
-	<-c.Done()
-	if !errors.Is(c.Err(), transport.ErrKeepAliveTimeout) {
-		t.Fatalf("Err = %v, want ErrKeepAliveTimeout", c.Err())
-	}
-	if _, err := c.Read(make([]byte, 1)); !errors.Is(err, transport.ErrKeepAliveTimeout) {
-		t.Fatalf("Read = %v, want ErrKeepAliveTimeout", err)
-	}
-}
-
-func TestKeepAliveKeepsAnsweringPeer(t *testing.T) {
-	// Both ends run keepalive with a tight timeout and exchange nothing: the
-	// pongs alone must keep the connection up across many timeout periods.
-	opts := &transport.Options{KeepAliveInterval: 5 * time.Millisecond, KeepAliveTimeout: 40 * time.Millisecond}
-	a, b := plextest.Pair(t, opts)
-	select {
-	case <-a.Done():
-		t.Fatalf("a died: %v", a.Err())
-	case <-b.Done():
-		t.Fatalf("b died: %v", b.Err())
-	case <-time.After(20 * opts.KeepAliveTimeout):
-	}
-	if _, err := a.Write([]byte("x")); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.ReadFull(b, make([]byte, 1)); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func TestKeepAliveSparesBusyLink(t *testing.T) {
-	// The peer streams data and never reads, so it never answers a ping:
-	// incoming data alone must count as a sign of life.
-	cws, sws := plextest.RawPair(t)
-	opts := &transport.Options{KeepAliveInterval: 5 * time.Millisecond, KeepAliveTimeout: 30 * time.Millisecond}
-	c := plextest.Wrap(t, cws, opts)
-	stop := time.Now().Add(20 * opts.KeepAliveTimeout)
-	sent := make(chan int64, 1)
-	go func() {
-		var total int64
-		msg := make([]byte, 32<<10)
-		for time.Now().Before(stop) {
-			if err := sws.WriteMessage(websocket.BinaryMessage, msg); err != nil {
-				t.Errorf("peer write: %v", err)
-				break
+			cws, sws := plextest.RawPair(t)
+			c := plextest.Wrap(t, cws, &transport.Options{ReadLimit: 1024})
+			if err := sws.WriteMessage(websocket.BinaryMessage, []byte("ok")); err != nil {
+				t.Fatal(err)
 			}
-			total += int64(len(msg))
-		}
-		sent <- total
-		sws.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""))
-	}()
-	received, err := io.Copy(io.Discard, c) // until the peer's normal close
-	if err != nil {
-		t.Fatalf("read after %d bytes: %v", received, err)
-	}
-	if total := <-sent; received != total {
-		t.Fatalf("received %d bytes, sent %d", received, total)
+			if err := tc.send(sws); err != nil {
+				t.Fatal(err)
+			}
+			got, err := io.ReadAll(c)
+			if string(got) != "ok" {
+				t.Fatalf("data before the violation: %q", got)
+			}
+			if !errors.Is(err, tc.wantErr) {
+				t.Fatalf("read err = %v, want %v", err, tc.wantErr)
+			}
+			_, _, err = sws.ReadMessage()
+			if !websocket.IsCloseError(err, tc.wantCode) {
+				t.Fatalf("peer saw %v, want close code %d", err, tc.wantCode)
+			}
+		})
 	}
 }
 
@@ -492,8 +472,7 @@ func TestInvalidOptions(t *testing.T) {
 
 // FuzzReadMessages feeds the transport an arbitrary sequence of messages and
 // checks that Read yields exactly the binary payloads, in order, up to the
-// first text message, which ends the connection with ErrTextMessage. Odd
-// message counts read with DirectRead, even ones with the read goroutine.
+// first text message, which ends the connection with ErrTextMessage.
 func FuzzReadMessages(f *testing.F) {
 	f.Add([]byte{3, 'a', 'b', 'c', 0x81, 'x', 2, 'd', 'e'})
 	f.Add([]byte{0, 0, 5, 1, 2, 3, 4, 5})
@@ -513,8 +492,7 @@ func FuzzReadMessages(f *testing.F) {
 			in = in[n:]
 		}
 		cws, sws := plextest.RawPair(t)
-		// Both read paths: the read goroutine, and DirectRead.
-		c := plextest.Wrap(t, cws, &transport.Options{DirectRead: len(msgs)%2 == 1})
+		c := plextest.Wrap(t, cws, nil)
 		var want []byte
 		sawText := false
 		for _, m := range msgs {
@@ -545,26 +523,4 @@ func FuzzReadMessages(f *testing.F) {
 			t.Fatalf("err = %v, want clean EOF", err)
 		}
 	})
-}
-
-func TestDirectReadCloseNeedsNoReader(t *testing.T) {
-	// Nobody reads a, so Close must read the peer's close frame itself: with
-	// a one-minute CloseTimeout, waiting for it would fail the test by its
-	// timeout.
-	opts := &transport.Options{DirectRead: true, CloseTimeout: time.Minute}
-	a, b := plextest.Pair(t, opts)
-	peer := make(chan error, 1)
-	go func() {
-		_, err := b.Read(make([]byte, 1))
-		peer <- err
-	}()
-	if err := a.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-peer; err != io.EOF {
-		t.Fatalf("peer read %v, want io.EOF", err)
-	}
-	if _, err := a.Read(make([]byte, 1)); !errors.Is(err, net.ErrClosed) {
-		t.Fatalf("Read after Close: %v", err)
-	}
 }

@@ -17,20 +17,25 @@
 // an expired deadline returns an error matching os.ErrDeadlineExceeded (and
 // net.Error.Timeout) while the connection stays usable once the deadline is
 // moved. A Write that returned has queued its bytes, as a TCP write hands them
-// to the kernel; Close flushes them.
-//
-// Framing layers that always read and need no deadlines (package mux) can
-// skip both hops: Options.DirectRead reads the WebSocket on the caller's
-// goroutine, and [Conn.WriteFrame] writes synchronously, one message per
-// call.
+// to the kernel; Close sends them before its close frame.
 //
 // # Liveness
 //
-// The peer is pinged every Options.KeepAliveInterval when nothing arrived in
-// that time, and the connection is closed with [ErrKeepAliveTimeout] when
-// nothing at all (data, ping or pong) arrived for Options.KeepAliveTimeout. A
-// link busy with incoming data is therefore never taken for dead, and the
-// probe does not queue behind outgoing bulk data.
+// The peer is pinged once nothing arrived from it for
+// Options.KeepAliveInterval, and the connection ends with
+// [ErrKeepAliveTimeout] once nothing at all (data, ping or pong) arrived for
+// Options.KeepAliveTimeout, both timed from the last arrival. A link busy
+// with incoming data is never taken for dead, and while the read goroutine
+// waits for the application to Read what it has read, the peer's silence
+// does not count.
+//
+// A peer that drains what is sent to it, however slowly, is alive; one that
+// drains nothing for Options.WriteTimeout is not, and the connection ends
+// with [ErrWriteTimeout]. On Linux, over TCP (or TLS over TCP), this is
+// judged from the bytes the peer's TCP acknowledged (TCP_INFO), looked at
+// every WriteTimeout while a write is in progress, so a slow link is never
+// cut for being slow. Elsewhere each message must be written within
+// WriteTimeout.
 //
 // # Limits
 //
@@ -42,8 +47,9 @@
 //
 // # Closing
 //
-// Close flushes queued writes, sends a close frame with code 1000, waits up to
-// Options.CloseTimeout for the peer's close frame and closes the TCP
-// connection. A peer's normal closure (1000 or 1001) reads as io.EOF; any
-// other ending reads as a descriptive error such as a [*CloseError].
+// Close sends what Writes queued, then a close frame with code 1000
+// ([Conn.CloseWithCode] sends another), waits up to Options.CloseTimeout for
+// the peer's close frame and closes the TCP connection. A peer's normal
+// closure (1000 or 1001) reads as io.EOF; any other ending reads as a
+// descriptive error such as a [*CloseError].
 package transport
