@@ -546,7 +546,7 @@ func (s *Stream) Reset(e *wsplex.Error) error {
 		return nil
 	}
 	s.localReset = le
-	if s.has(tracked) && !s.has(rstIn) {
+	if s.has(tracked) && !s.has(rstIn) && s.peerReset == nil { // a peer that reset it reads no more
 		s.owed = le
 	}
 	s.buf.reset()
