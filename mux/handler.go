@@ -302,22 +302,27 @@ func (h *Handler) run(s *Session) {
 // Shutdown stops accepting sessions (new requests get 503), tells every
 // session's peer to open no more streams, waits until their streams are
 // closed or ctx is done, then closes all sessions and waits for the serve
-// funcs to return. It returns ctx's error if ctx ended first.
+// funcs to return, or for ctx. It returns ctx's error if ctx ended first;
+// serve funcs still running then see their sessions closed.
 func (h *Handler) Shutdown(ctx context.Context) error {
 	sessions := h.stop()
 	var wg sync.WaitGroup
 	for _, s := range sessions {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_ = s.Drain(ctx)
-		}()
+		wg.Go(func() { _ = s.Drain(ctx) })
 	}
 	wg.Wait()
 	for _, s := range sessions {
 		_ = s.Close()
 	}
-	h.wg.Wait()
+	served := make(chan struct{})
+	go func() {
+		h.wg.Wait()
+		close(served)
+	}()
+	select {
+	case <-served:
+	case <-ctx.Done():
+	}
 	return ctx.Err()
 }
 

@@ -347,6 +347,7 @@ func (s *Session) receive(st *Stream, n int) error {
 		s.mu.Lock()
 		if !st.discarding() {
 			st.buf.write(p)
+			st.account()
 			wake(&st.rwait)
 		}
 		s.mu.Unlock()
@@ -367,6 +368,7 @@ func (s *Session) receive(st *Stream, n int) error {
 			putChunk(c)
 		} else {
 			st.buf.appendChunk(c)
+			st.account()
 			wake(&st.rwait)
 		}
 		s.mu.Unlock()

@@ -273,7 +273,8 @@ func TestCloseSendsNormalClosure(t *testing.T) {
 // times.
 func TestCloseSendsWhatWriteReported(t *testing.T) {
 	for i := range 200 {
-		a, b := plextest.Pair(t, nil)
+		// The peer reads on; a slow run must not cut the closing handshake.
+		a, b := plextest.Pair(t, &transport.Options{CloseTimeout: 10 * time.Second})
 		var reported, writes atomic.Int64
 		writerDone := make(chan error, 1)
 		go func() {

@@ -5,6 +5,7 @@ package plextest
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"net/http"
@@ -212,4 +213,77 @@ func (b *LogBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.String()
+}
+
+// Frame encodes a yamux frame header (SPEC.md §4.1) followed by body.
+func Frame(typ byte, flags uint16, id, length uint32, body ...byte) []byte {
+	b := make([]byte, 12, 12+len(body))
+	b[1] = typ
+	binary.BigEndian.PutUint16(b[2:], flags)
+	binary.BigEndian.PutUint32(b[4:], id)
+	binary.BigEndian.PutUint32(b[8:], length)
+	return append(b, body...)
+}
+
+// Frame types and flags, as SPEC.md §4.1 numbers them.
+const (
+	TypeData   = 0
+	TypeWindow = 1
+	TypePing   = 2
+	TypeGoAway = 3
+	TypeReset  = 4
+
+	FlagSYN = 1
+	FlagACK = 2
+	FlagFIN = 4
+	FlagRST = 8
+)
+
+// RawPeer is a WebSocket client that speaks yamux frames by hand, for
+// tests of what a session does with input no wsplex peer sends.
+type RawPeer struct {
+	WS  *websocket.Conn
+	buf []byte // received bytes not yet returned by ReadFrame
+}
+
+// DialRaw connects a RawPeer to a wsplex server at url (ws://). The
+// connection is closed when the test ends.
+func DialRaw(t testing.TB, url string) *RawPeer {
+	t.Helper()
+	d := websocket.Dialer{Subprotocols: []string{mux.Subprotocol}}
+	ws, _, err := d.DialContext(t.Context(), url, nil)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	t.Cleanup(func() { ws.Close() })
+	return &RawPeer{WS: ws}
+}
+
+// Send writes frames, concatenated, as one binary message.
+func (p *RawPeer) Send(frames ...[]byte) error {
+	return p.WS.WriteMessage(websocket.BinaryMessage, bytes.Join(frames, nil))
+}
+
+// ReadFrame returns the next frame the server sent: its 12-byte header and
+// the body of a Data or Reset frame.
+func (p *RawPeer) ReadFrame() (hdr, body []byte, err error) {
+	need := 12
+	for {
+		if len(p.buf) >= 12 {
+			typ := p.buf[1]
+			if typ == TypeData || typ == TypeReset {
+				need = 12 + int(binary.BigEndian.Uint32(p.buf[8:12]))
+			}
+			if len(p.buf) >= need {
+				hdr, body = p.buf[:12:12], p.buf[12:need:need]
+				p.buf = p.buf[need:]
+				return hdr, body, nil
+			}
+		}
+		_, m, err := p.WS.ReadMessage()
+		if err != nil {
+			return nil, nil, err
+		}
+		p.buf = append(p.buf, m...)
+	}
 }
