@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/yamux"
 
 	"github.com/wsplex/wsplex"
+	"github.com/wsplex/wsplex/internal/deadline"
 	"github.com/wsplex/wsplex/internal/wire"
 )
 
@@ -87,7 +88,7 @@ const (
 type streamExtra struct {
 	ctx       context.Context // made on the first call to Context
 	cancel    context.CancelCauseFunc
-	rdl, wdl  *deadline
+	rdl, wdl  *deadline.Deadline
 	closeDone chan struct{} // closed when Close has finished
 }
 
@@ -198,14 +199,14 @@ func (s *Stream) readDeadline() <-chan struct{} {
 	if s.x == nil {
 		return nil
 	}
-	return s.x.rdl.wait()
+	return s.x.rdl.Wait()
 }
 
 func (s *Stream) writeDeadline() <-chan struct{} {
 	if s.x == nil {
 		return nil
 	}
-	return s.x.wdl.wait()
+	return s.x.wdl.Wait()
 }
 
 // discarding reports that data arriving for the stream is dropped: this
@@ -357,7 +358,7 @@ func (s *Stream) readErr() error {
 		return s.opError("read", net.ErrClosed)
 	case s.localReset != nil:
 		return s.localReset
-	case isClosed(s.readDeadline()):
+	case deadline.Passed(s.readDeadline()):
 		return timeoutError{"read"}
 	}
 	return nil
@@ -480,7 +481,7 @@ func (s *Stream) writeErr() error {
 		return ErrWriteClosed
 	case s.sess.ys.IsClosed():
 		return s.sess.closedErrorLocked()
-	case isClosed(s.writeDeadline()):
+	case deadline.Passed(s.writeDeadline()):
 		return timeoutError{"write"}
 	}
 	return nil
@@ -612,8 +613,8 @@ func (s *Stream) Close() error {
 	sess.mu.Lock()
 	s.closing = closed
 	if s.x != nil {
-		s.x.rdl.stop()
-		s.x.wdl.stop()
+		s.x.rdl.Stop()
+		s.x.wdl.Stop()
 		if s.x.closeDone != nil {
 			close(s.x.closeDone)
 		}
@@ -663,9 +664,9 @@ func (s *Stream) setDeadline(t time.Time, read bool) {
 		if t.IsZero() {
 			return
 		}
-		*d = newDeadline()
+		*d = deadline.New()
 	}
-	(*d).set(t)
+	(*d).Set(t)
 	wake(waiters) // they may wait on no deadline, or on the old one
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/wsplex/wsplex/internal/deadline"
 	"github.com/wsplex/wsplex/internal/wsconn"
 )
 
@@ -26,12 +27,12 @@ type Conn struct {
 	rlock    chan struct{} // held by the one Read in progress
 	pending  *[]byte       // chunk being read; guarded by rlock
 	pendOff  int           // how much of pending was read
-	rdl      *deadline
+	rdl      *deadline.Deadline
 
 	// Write side: Write queues copies on wq, and writeLoop writes them.
 	wlock      chan struct{} // held by the one Write in progress, and by Close from its start
 	wq         chan *[]byte  // closed by Close, once no Write can queue more
-	wdl        *deadline
+	wdl        *deadline.Deadline
 	writerOnce sync.Once // starts writeLoop, or stands for it in Close
 	writerDone chan struct{}
 
@@ -60,10 +61,10 @@ func New(ws *websocket.Conn, opts *Options) (*Conn, error) {
 		chunks:     make(chan *[]byte, 1),
 		readDone:   make(chan struct{}),
 		rlock:      make(chan struct{}, 1),
-		rdl:        newDeadline(),
+		rdl:        deadline.New(),
 		wlock:      make(chan struct{}, 1),
 		wq:         make(chan *[]byte, 1),
-		wdl:        newDeadline(),
+		wdl:        deadline.New(),
 		writerDone: make(chan struct{}),
 		closed:     make(chan struct{}),
 	}
@@ -94,8 +95,8 @@ func (c *Conn) Err() error { return c.wc.Err() }
 
 // SetDeadline sets both the read and the write deadline.
 func (c *Conn) SetDeadline(t time.Time) error {
-	c.rdl.set(t)
-	c.wdl.set(t)
+	c.rdl.Set(t)
+	c.wdl.Set(t)
 	return nil
 }
 
@@ -103,7 +104,7 @@ func (c *Conn) SetDeadline(t time.Time) error {
 // passes, Read fails with an error matching os.ErrDeadlineExceeded; moving it
 // makes the connection readable again.
 func (c *Conn) SetReadDeadline(t time.Time) error {
-	c.rdl.set(t)
+	c.rdl.Set(t)
 	return nil
 }
 
@@ -111,7 +112,7 @@ func (c *Conn) SetReadDeadline(t time.Time) error {
 // passes, Write fails with an error matching os.ErrDeadlineExceeded; bytes
 // already queued are still sent.
 func (c *Conn) SetWriteDeadline(t time.Time) error {
-	c.wdl.set(t)
+	c.wdl.Set(t)
 	return nil
 }
 
@@ -132,7 +133,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 				return 0, c.readError()
 			}
 			c.pending = bp
-		case <-c.rdl.wait():
+		case <-c.rdl.Wait():
 			return 0, c.opError("read", os.ErrDeadlineExceeded)
 		case <-c.closed:
 			return 0, c.opError("read", net.ErrClosed)
@@ -151,7 +152,7 @@ func (c *Conn) readError() error {
 	switch err := c.readErr; {
 	case err == io.EOF:
 		return io.EOF
-	case isClosed(c.closed), errors.Is(err, net.ErrClosed):
+	case deadline.Passed(c.closed), errors.Is(err, net.ErrClosed):
 		return c.opError("read", net.ErrClosed)
 	default:
 		return c.opError("read", err)
@@ -208,7 +209,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 		case c.wq <- bp:
 			n += k
 			continue
-		case <-c.wdl.wait():
+		case <-c.wdl.Wait():
 			err = os.ErrDeadlineExceeded
 		case <-c.closed:
 			err = net.ErrClosed
@@ -234,21 +235,21 @@ func (c *Conn) writeLoop() {
 
 // lock takes l, the lock of Read or Write, unless the deadline passes or
 // Close starts first.
-func (c *Conn) lock(op string, l chan struct{}, dl *deadline) error {
+func (c *Conn) lock(op string, l chan struct{}, dl *deadline.Deadline) error {
 	var err error
 	select {
 	case l <- struct{}{}:
 		// Close or the deadline may have come while we waited.
 		switch {
-		case isClosed(c.closed):
+		case deadline.Passed(c.closed):
 			err = net.ErrClosed
-		case isClosed(dl.wait()):
+		case deadline.Passed(dl.Wait()):
 			err = os.ErrDeadlineExceeded
 		default:
 			return nil
 		}
 		<-l
-	case <-dl.wait():
+	case <-dl.Wait():
 		err = os.ErrDeadlineExceeded
 	case <-c.closed:
 		err = net.ErrClosed
@@ -287,8 +288,8 @@ func (c *Conn) CloseWithCode(code int, reason string) error {
 		_ = c.wc.Close(code, reason, deadline) // unblocks writeLoop and readLoop
 		<-c.writerDone
 		<-c.readDone
-		c.rdl.stop()
-		c.wdl.stop()
+		c.rdl.Stop()
+		c.wdl.Stop()
 	})
 	return nil
 }
