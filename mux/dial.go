@@ -80,44 +80,15 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Session, erro
 	if opts != nil {
 		do = *opts
 	}
-	if err := do.Options.Validate(); err != nil {
+	o, err := do.Options.withDefaults()
+	if err != nil {
 		return nil, err
 	}
-	o, _ := do.Options.withDefaults()
-	endpoint, err := url.Parse(rawURL)
+	endpoint, shown, err := parseEndpoint(rawURL)
 	if err != nil {
-		// url.Error quotes the whole URL, which may hold a token.
-		return nil, fmt.Errorf("wsplex/mux: dial: invalid URL: %w", errors.Unwrap(err))
+		return nil, err
 	}
-	endpoint = &url.URL{Scheme: endpoint.Scheme, Host: endpoint.Host, Path: endpoint.Path}
-	// Errors name the URL without its query or user, which may hold
-	// credentials such as an access_token.
-	shown := (&url.URL{Scheme: endpoint.Scheme, Host: endpoint.Host, Path: endpoint.Path}).String()
-	switch endpoint.Scheme {
-	case "ws":
-		endpoint.Scheme = "http"
-	case "wss":
-		endpoint.Scheme = "https"
-	default:
-		return nil, fmt.Errorf("wsplex/mux: dial %s: scheme must be ws or wss", shown)
-	}
-	pd := &proxyDialer{
-		proxy:    do.Proxy,
-		tls:      do.ProxyTLSConfig,
-		header:   do.ProxyConnectHeader,
-		dial:     do.NetDialContext,
-		endpoint: endpoint,
-	}
-	if pd.proxy == nil {
-		pd.proxy = proxyFromEnvironment
-	}
-	if pd.dial == nil {
-		pd.dial = (&net.Dialer{}).DialContext
-	}
-	timeout := do.HandshakeTimeout
-	if timeout <= 0 {
-		timeout = DefaultHandshakeTimeout
-	}
+	pd := newProxyDialer(&do, endpoint)
 	d := websocket.Dialer{
 		TLSClientConfig:   do.TLSConfig,
 		Subprotocols:      append([]string{Subprotocol}, do.Subprotocols...),
@@ -127,32 +98,20 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Session, erro
 		EnableCompression: o.Compression,
 		NetDialContext:    pd.DialContext,
 	}
-	parent := ctx
-	ctx, cancel := context.WithTimeoutCause(ctx, timeout, ErrHandshakeTimeout)
+	timeout := do.HandshakeTimeout
+	if timeout <= 0 {
+		timeout = DefaultHandshakeTimeout
+	}
+	hctx, cancel := context.WithTimeoutCause(ctx, timeout, ErrHandshakeTimeout)
 	defer cancel()
-	ws, resp, err := d.DialContext(ctx, rawURL, do.Header)
+	ws, resp, err := d.DialContext(hctx, rawURL, do.Header)
 	if !pd.release() && err == nil {
 		// ctx ended as the handshake finished, and closed the connection.
 		ws.Close()
-		ws, err = nil, ctx.Err()
+		ws, err = nil, hctx.Err()
 	}
 	if err != nil {
-		var ne net.Error
-		if dl, ok := ctx.Deadline(); ok && errors.As(err, &ne) && ne.Timeout() && !time.Now().Before(dl) {
-			// gorilla turns the context's deadline into a socket deadline,
-			// which may fire just before the context reports it; say whose
-			// deadline it was.
-			err = ErrHandshakeTimeout
-			if pdl, ok := parent.Deadline(); ok && !pdl.After(dl) {
-				err = context.DeadlineExceeded
-			}
-		} else if ctx.Err() != nil {
-			err = ctx.Err()
-			if cause := context.Cause(ctx); cause == ErrHandshakeTimeout {
-				err = cause
-			}
-		}
-		return nil, dialError(shown, resp, err)
+		return nil, dialError(shown, resp, handshakeError(ctx, hctx, err))
 	}
 	if ws.Subprotocol() != Subprotocol {
 		ws.Close()
@@ -164,6 +123,49 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Session, erro
 		return nil, err
 	}
 	return newSession(context.Background(), conn, true, o, nil), nil
+}
+
+// parseEndpoint returns the URL Dial connects to, with scheme http for
+// ws:// and https for wss://, and the URL errors may show: without its
+// query or user, which may hold credentials such as an access_token.
+func parseEndpoint(rawURL string) (endpoint *url.URL, shown string, err error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		// url.Error quotes the whole URL, which may hold a token.
+		return nil, "", fmt.Errorf("wsplex/mux: dial: invalid URL: %w", errors.Unwrap(err))
+	}
+	endpoint = &url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}
+	shown = endpoint.String()
+	switch endpoint.Scheme {
+	case "ws":
+		endpoint.Scheme = "http"
+	case "wss":
+		endpoint.Scheme = "https"
+	default:
+		return nil, "", fmt.Errorf("wsplex/mux: dial %s: scheme must be ws or wss", shown)
+	}
+	return endpoint, shown, nil
+}
+
+// handshakeError says whose deadline or cancellation ended a handshake
+// that hctx, derived from the caller's ctx, bounded.
+func handshakeError(ctx, hctx context.Context, err error) error {
+	var ne net.Error
+	if dl, ok := hctx.Deadline(); ok && errors.As(err, &ne) && ne.Timeout() && !time.Now().Before(dl) {
+		// gorilla turns the context's deadline into a socket deadline,
+		// which may fire just before the context reports it.
+		if pdl, ok := ctx.Deadline(); ok && !pdl.After(dl) {
+			return context.DeadlineExceeded
+		}
+		return ErrHandshakeTimeout
+	}
+	if hctx.Err() == nil {
+		return err
+	}
+	if cause := context.Cause(hctx); cause == ErrHandshakeTimeout {
+		return cause
+	}
+	return hctx.Err()
 }
 
 // dialError explains a failed handshake. A refusal from the server is a

@@ -87,11 +87,7 @@ const (
 // Validate reports whether o is valid: Dial and NewHandler return the same
 // error for it. A nil *Options is valid.
 func (o *Options) Validate() error {
-	c, err := o.withDefaults()
-	if err != nil {
-		return err
-	}
-	_, err = c.transport().WithDefaults()
+	_, err := o.withDefaults()
 	return err
 }
 
@@ -123,6 +119,9 @@ func (o *Options) withDefaults() (Options, error) {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if _, err := c.transport().WithDefaults(); err != nil {
+		return c, err
 	}
 	return c, nil
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -64,6 +65,24 @@ type proxyDialer struct {
 	stops []func() bool
 }
 
+// newProxyDialer returns the dialer Dial hands gorilla, for endpoint.
+func newProxyDialer(do *DialOptions, endpoint *url.URL) *proxyDialer {
+	pd := &proxyDialer{
+		proxy:    do.Proxy,
+		tls:      do.ProxyTLSConfig,
+		header:   do.ProxyConnectHeader,
+		dial:     do.NetDialContext,
+		endpoint: endpoint,
+	}
+	if pd.proxy == nil {
+		pd.proxy = proxyFromEnvironment
+	}
+	if pd.dial == nil {
+		pd.dial = (&net.Dialer{}).DialContext
+	}
+	return pd
+}
+
 func (d *proxyDialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
 	proxyURL, err := d.proxy(&http.Request{Method: http.MethodGet, URL: d.endpoint, Host: d.endpoint.Host})
 	if err != nil {
@@ -103,45 +122,70 @@ func (d *proxyDialer) connect(ctx context.Context, u *url.URL, addr string) (net
 	// Errors name the proxy without its user or password; proxies that
 	// take a token as the user name are common.
 	name := (&url.URL{Scheme: u.Scheme, Host: u.Host}).String()
-	port := u.Port()
+	var conn net.Conn
+	var err error
 	switch u.Scheme {
-	case "http", "":
-		if port == "" {
-			port = "80"
-		}
-	case "https":
-		if port == "" {
-			port = "443"
-		}
+	case "http", "", "https":
+		conn, err = d.connectHTTP(ctx, u, addr)
 	case "socks5", "socks5h":
-		socks, err := proxy.FromURL(u, dialFunc(d.dial))
-		if err != nil {
-			return nil, fmt.Errorf("proxy %s: %w", name, err)
+		var socks proxy.Dialer
+		if socks, err = proxy.FromURL(u, dialFunc(d.dial)); err == nil {
+			conn, err = socks.(proxy.ContextDialer).DialContext(ctx, "tcp", addr)
 		}
-		conn, err := socks.(proxy.ContextDialer).DialContext(ctx, "tcp", addr)
-		if err != nil {
-			return nil, fmt.Errorf("proxy %s: %w", name, err)
-		}
-		return conn, nil
 	default:
-		return nil, fmt.Errorf("proxy %s: unsupported scheme %q (want http, https or socks5)", name, u.Scheme)
+		err = fmt.Errorf("unsupported scheme %q (want http, https or socks5)", u.Scheme)
 	}
-	conn, err := d.dial(ctx, "tcp", net.JoinHostPort(u.Hostname(), port))
+	var pe *ProxyError
+	if errors.As(err, &pe) {
+		pe.Proxy = name
+		return nil, err
+	}
 	if err != nil {
 		return nil, fmt.Errorf("proxy %s: %w", name, err)
 	}
+	return conn, nil
+}
+
+// connectHTTP asks an http:// or https:// proxy for a CONNECT tunnel to
+// addr. A refusal is a *ProxyError whose Proxy the caller fills in.
+func (d *proxyDialer) connectHTTP(ctx context.Context, u *url.URL, addr string) (net.Conn, error) {
+	port := u.Port()
+	switch {
+	case port != "":
+	case u.Scheme == "https":
+		port = "443"
+	default:
+		port = "80"
+	}
+	raw, err := d.dial(ctx, "tcp", net.JoinHostPort(u.Hostname(), port))
+	if err != nil {
+		return nil, err
+	}
 	// Until the tunnel is up, ctx bounds every read and write. Closing
 	// the socket also ends a TLS session on it.
-	raw := conn
 	stop := context.AfterFunc(ctx, func() { raw.Close() })
 	defer stop()
-	fail := func(err error) (net.Conn, error) {
+	conn, err := d.tunnel(ctx, raw, u, addr)
+	if err == nil && !stop() {
 		conn.Close()
-		if ctx.Err() != nil {
-			err = ctx.Err()
-		}
-		return nil, fmt.Errorf("proxy %s: %w", name, err)
+		err = ctx.Err()
 	}
+	if err != nil {
+		raw.Close()
+		if ctx.Err() != nil {
+			var pe *ProxyError
+			if !errors.As(err, &pe) {
+				err = ctx.Err()
+			}
+		}
+		return nil, err
+	}
+	return conn, nil
+}
+
+// tunnel speaks TLS (for https:// proxies) and CONNECT over raw.
+func (d *proxyDialer) tunnel(ctx context.Context, raw net.Conn, u *url.URL, addr string) (net.Conn, error) {
+	conn := raw
 	if u.Scheme == "https" {
 		cfg := d.tls.Clone()
 		if cfg == nil {
@@ -151,13 +195,12 @@ func (d *proxyDialer) connect(ctx context.Context, u *url.URL, addr string) (net
 			cfg.ServerName = u.Hostname()
 		}
 		cfg.NextProtos = nil // CONNECT is HTTP/1.1; an h2 proxy would not take it
-		tc := tls.Client(conn, cfg)
+		tc := tls.Client(raw, cfg)
 		if err := tc.HandshakeContext(ctx); err != nil {
-			return fail(err)
+			return nil, err
 		}
 		conn = tc
 	}
-
 	req := &http.Request{
 		Method: http.MethodConnect,
 		URL:    &url.URL{Opaque: addr},
@@ -173,29 +216,24 @@ func (d *proxyDialer) connect(ctx context.Context, u *url.URL, addr string) (net
 		req.Header.Set("Proxy-Authorization", "Basic "+cred)
 	}
 	if err := req.Write(conn); err != nil {
-		return fail(err)
+		return nil, err
 	}
 	br := bufio.NewReaderSize(conn, 1<<10)
 	resp, err := http.ReadResponse(br, req)
 	if err != nil {
-		return fail(fmt.Errorf("reading the answer to CONNECT: %w", err))
+		return nil, fmt.Errorf("reading the answer to CONNECT: %w", err)
 	}
 	if resp.StatusCode != http.StatusOK {
 		var body []byte
 		if strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") {
 			body, _ = io.ReadAll(io.LimitReader(resp.Body, 256))
 		}
-		conn.Close()
 		return nil, &ProxyError{
-			Proxy:      name,
 			Target:     addr,
 			StatusCode: resp.StatusCode,
 			Status:     resp.Status,
 			Body:       firstLine(string(body)),
 		}
-	}
-	if !stop() {
-		return fail(ctx.Err())
 	}
 	if n := br.Buffered(); n > 0 {
 		// The server spoke first, through the tunnel; keep what was read.

@@ -61,7 +61,7 @@ func newClient(rawURL string, opts *Options, delay func(n int) time.Duration) (*
 	c := &Client{
 		url:     rawURL,
 		opts:    o,
-		log:     o.Logger,
+		log:     o.Dial.Logger,
 		delay:   delay,
 		done:    make(chan struct{}),
 		changed: make(chan struct{}),
@@ -169,7 +169,7 @@ func (c *Client) run() {
 
 // connect dials and runs OnConnect.
 func (c *Client) connect() (*mux.Session, error) {
-	opts := c.opts.DialOptions
+	opts := c.opts.Dial
 	if c.opts.BeforeDial != nil {
 		opts.Header = opts.Header.Clone()
 		opts.Subprotocols = slices.Clone(opts.Subprotocols)

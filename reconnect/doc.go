@@ -25,7 +25,7 @@
 // that refuses them. The client never gives up: it retries until Close,
 // which OnStateChange may start (go c.Close()), for instance on a
 // [mux.RefusedError]. Each
-// dial is bounded by DialOptions.HandshakeTimeout, and Close interrupts
+// dial is bounded by Options.Dial.HandshakeTimeout, and Close interrupts
 // both a dial and a wait.
 //
 // # Streams of a lost session

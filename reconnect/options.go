@@ -11,10 +11,10 @@ import (
 
 // Options configure a Client. A nil *Options means all defaults.
 type Options struct {
-	// DialOptions configure every dial and the sessions it makes. Their
-	// Logger (from mux.Options) also receives this client's events: a
-	// failed attempt or a lost session at Warn, a new session at Info.
-	mux.DialOptions
+	// Dial configures every dial and the sessions it makes. Its Logger
+	// (Dial.Options.Logger) also receives this client's events: a failed
+	// attempt or a lost session at Warn, a new session at Info.
+	Dial mux.DialOptions
 
 	// MinDelay bounds the wait before the first retry; each retry doubles
 	// the bound up to MaxDelay. Default 100 ms.
@@ -26,7 +26,7 @@ type Options struct {
 	MaxDelay time.Duration
 
 	// BeforeDial, if set, runs before every dial with a copy of
-	// DialOptions that it may change for that dial, such as a fresh bearer
+	// Dial that it may change for that dial, such as a fresh bearer
 	// token in Header or Subprotocols: a token that expires would
 	// otherwise be refused on every redial. An error counts as a failed
 	// attempt. It runs on the client's goroutine, like the hooks below.
@@ -73,11 +73,11 @@ func (o *Options) withDefaults() (Options, error) {
 		return c, errors.New("wsplex/reconnect: MaxDelay below MinDelay")
 	}
 	// Check the session options now rather than fail every dial forever.
-	if err := c.DialOptions.Options.Validate(); err != nil {
+	if err := c.Dial.Options.Validate(); err != nil {
 		return c, err
 	}
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
+	if c.Dial.Logger == nil {
+		c.Dial.Logger = slog.New(slog.DiscardHandler)
 	}
 	return c, nil
 }

@@ -339,7 +339,7 @@ func TestServerDownAndBack(t *testing.T) {
 	rec := newRecorder()
 	var logs plextest.LogBuffer
 	c := newClient(t, "ws://"+addr+"/", &reconnect.Options{
-		DialOptions:   mux.DialOptions{Options: mux.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))}},
+		Dial:          mux.DialOptions{Options: mux.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))}},
 		OnStateChange: rec.hook,
 	})
 	rec.wait(t, "connected", atLeast(1, reconnect.Connected))
@@ -459,7 +459,7 @@ func TestCloseInterruptsDial(t *testing.T) {
 	l, accepted := silentListener(t)
 	rec := newRecorder()
 	c := newClient(t, "ws://"+l.Addr().String()+"/", &reconnect.Options{
-		DialOptions:   mux.DialOptions{HandshakeTimeout: time.Hour},
+		Dial:          mux.DialOptions{HandshakeTimeout: time.Hour},
 		OnStateChange: rec.hook,
 	})
 	recv(t, accepted, "the dial")
@@ -676,7 +676,7 @@ func TestNew(t *testing.T) {
 		{"bad url", "ws://[::1", nil, 0, 0},
 		{"negative MinDelay", "ws://localhost/", &reconnect.Options{MinDelay: -1}, 0, 0},
 		{"MaxDelay below MinDelay", "ws://localhost/", &reconnect.Options{MinDelay: time.Second, MaxDelay: time.Millisecond}, 0, 0},
-		{"bad session options", "ws://localhost/", &reconnect.Options{DialOptions: mux.DialOptions{Options: mux.Options{WindowSize: 1}}}, 0, 0},
+		{"bad session options", "ws://localhost/", &reconnect.Options{Dial: mux.DialOptions{Options: mux.Options{WindowSize: 1}}}, 0, 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -732,7 +732,7 @@ func TestBeforeDialRefreshesTheToken(t *testing.T) {
 	var issued atomic.Int32
 	rec := newRecorder()
 	c := newClient(t, srv.URL, &reconnect.Options{
-		DialOptions: mux.DialOptions{Header: http.Header{"X-Fixed": {"kept"}}},
+		Dial: mux.DialOptions{Header: http.Header{"X-Fixed": {"kept"}}},
 		BeforeDial: func(_ context.Context, o *mux.DialOptions) error {
 			if o.Header.Get("X-Fixed") != "kept" {
 				return errors.New("BeforeDial lost the configured headers")
