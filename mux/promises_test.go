@@ -432,9 +432,13 @@ func TestWriteDeadlineOnAStalledLink(t *testing.T) {
 // Handler.Shutdown returns when its ctx ends, even while a serve func has
 // not returned, as http.Server.Shutdown does.
 func TestShutdownHonoursContextWhileServeRuns(t *testing.T) {
-	release := make(chan struct{})
-	srv := plextest.NewServer(t, func(s *mux.Session) { <-release }, nil)
+	release, serving := make(chan struct{}), make(chan struct{})
+	srv := plextest.NewServer(t, func(s *mux.Session) {
+		close(serving)
+		<-release
+	}, nil)
 	srv.Dial(t, nil)
+	<-serving
 	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
 	defer cancel()
 	done := make(chan error, 1)

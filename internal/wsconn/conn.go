@@ -248,6 +248,11 @@ func (c *Conn) WriteMessage(parts ...[]byte) error {
 		switch {
 		case isClosed(c.dead):
 			return c.deadErr // closed or failed meanwhile; that is the cause
+		case errors.Is(err, websocket.ErrCloseSent):
+			// The reader got the peer's close frame and gorilla answered
+			// it: a normal end that the reader will report.
+			c.setDead(ErrPeerClosed)
+			return c.deadErr
 		case errors.As(err, &ne) && ne.Timeout():
 			// gorilla hides os.ErrDeadlineExceeded behind an error of its own.
 			err = ErrWriteTimeout
