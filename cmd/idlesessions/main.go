@@ -104,7 +104,7 @@ func server(out io.Writer, n int) error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: h}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln)
 
 	before := rssKiB()

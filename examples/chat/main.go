@@ -193,7 +193,7 @@ func run(out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	httpSrv := &http.Server{Handler: handler}
+	httpSrv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	go httpSrv.Serve(ln)
 	defer func() {
 		handler.Shutdown(ctx)

@@ -55,7 +55,7 @@ func run(out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: handler}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln)
 	defer func() {
 		handler.Shutdown(ctx) // upgraded connections are ours to close
