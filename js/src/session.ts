@@ -1,7 +1,7 @@
-import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { create, fromBinary } from "@bufbuild/protobuf";
 import { sizeDelimitedEncode } from "@bufbuild/protobuf/wire";
 
-import { Code, WsplexError, statusOf } from "./errors.js";
+import { Code, WsplexError, encodeStatus, statusOf } from "./errors.js";
 import {
   FLAG_ACK,
   FLAG_FIN,
@@ -14,6 +14,7 @@ import {
   TYPE_DATA,
   TYPE_GO_AWAY,
   TYPE_PING,
+  TYPE_RESET,
   TYPE_WINDOW_UPDATE,
   encodeFrame,
   type Frame,
@@ -338,11 +339,8 @@ export class Session implements StreamHost {
 
   /** @internal */
   sendReset(s: Stream, code: Code, message: string): void {
-    let body = toBinary(StatusSchema, create(StatusSchema, { code, message }));
-    if (body.length > 4096) {
-      body = toBinary(StatusSchema, create(StatusSchema, { code, message: message.slice(0, 1000) + "..." }));
-    }
-    this.sendFrame({ type: TYPE_DATA, flags: FLAG_RST, streamID: s.id, length: body.length }, body);
+    const body = encodeStatus(code, message);
+    this.sendFrame({ type: TYPE_RESET, flags: 0, streamID: s.id, length: body.length }, body);
   }
 
   /** @internal */
@@ -421,9 +419,9 @@ export class Session implements StreamHost {
         } else throw new ProtocolError(`go away with error code ${f.length}`);
         return;
     }
-    if (f.type === TYPE_DATA && f.flags & FLAG_RST) {
+    if (f.type === TYPE_RESET) {
       const s = this.streams.get(f.streamID);
-      if (!s) return; // stray reset for a finished stream
+      if (!s) return; // a stream this side does not know, or refused
       let code = Code.UNKNOWN;
       let message = "reset frame body does not decode";
       try {
@@ -451,16 +449,18 @@ export class Session implements StreamHost {
       this.serve(s).catch(() => s!.close());
     }
     if (!s) return; // a frame for a stream already finished
+    if (f.flags & FLAG_RST) {
+      // A yamux-native RST, on a Window Update or a Data frame whose body
+      // is discarded (SPEC.md §4.7).
+      this.forget(s.id);
+      s.onRefused(new WsplexError(Code.UNAVAILABLE, "stream refused by peer", new Map(), true));
+      return;
+    }
     if (f.type === TYPE_WINDOW_UPDATE) {
-      if (f.flags & FLAG_RST) {
-        this.forget(s.id);
-        s.onRefused(new WsplexError(Code.UNAVAILABLE, "stream refused by peer", new Map(), true));
-        return;
-      }
       if (f.length > 0) s.onWindowUpdate(f.length);
-    } else if (f.body.length > 0) {
-      const left = this.recvWindow.get(s.id)! - f.body.length;
-      if (left < 0) throw new ProtocolError(`stream ${s.id} sent ${f.body.length} bytes beyond its window`);
+    } else if (f.length > 0) {
+      const left = this.recvWindow.get(s.id)! - f.length;
+      if (left < 0) throw new ProtocolError(`stream ${s.id} sent ${f.length} bytes beyond its window`);
       this.recvWindow.set(s.id, left);
       s.onData(f.body);
     }

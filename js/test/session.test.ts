@@ -3,7 +3,7 @@
 // server.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { create, toBinary } from "@bufbuild/protobuf";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { sizeDelimitedEncode } from "@bufbuild/protobuf/wire";
 import { StringValueSchema } from "@bufbuild/protobuf/wkt";
 
@@ -18,6 +18,7 @@ import {
   TYPE_DATA,
   TYPE_GO_AWAY,
   TYPE_PING,
+  TYPE_RESET,
   TYPE_WINDOW_UPDATE,
   encodeFrame,
   type Frame,
@@ -25,6 +26,9 @@ import {
 import { OpenRequestSchema, OpenResponseSchema, StatusSchema } from "../src/gen/wsplex/v1/wsplex_pb.js";
 
 const KiB = 1024;
+
+/** A frame the client sent, with its bytes. */
+type SentFrame = Frame & { raw: Uint8Array };
 
 /** FakeSocket is a WebSocket whose peer is the test. */
 class FakeSocket {
@@ -37,12 +41,13 @@ class FakeSocket {
   onerror: ((ev: unknown) => void) | null = null;
   closedWith: { code: number; reason: string } | undefined;
   private reader = new FrameReader(1 << 30);
-  private waiting: ((f: Frame) => void) | undefined;
-  private frames: Frame[] = [];
+  private waiting: ((f: SentFrame) => void) | undefined;
+  private frames: SentFrame[] = [];
 
   send(data: Uint8Array): void {
     this.reader.push(new Uint8Array(data));
-    for (let f = this.reader.next(); f; f = this.reader.next()) {
+    for (let next = this.reader.next(); next; next = this.reader.next()) {
+      const f = { ...next, raw: encodeFrame(next, next.type === TYPE_DATA || next.type === TYPE_RESET ? next.body : undefined) };
       const w = this.waiting;
       this.waiting = undefined;
       if (w) w(f);
@@ -56,13 +61,13 @@ class FakeSocket {
   }
 
   /** sent returns the next frame the client sent. */
-  sent(): Promise<Frame> {
+  sent(): Promise<SentFrame> {
     const f = this.frames.shift();
     if (f) return Promise.resolve(f);
     return new Promise((resolve) => (this.waiting = resolve));
   }
   /** sentNow returns the frames sent so far. */
-  sentNow(): Frame[] {
+  sentNow(): SentFrame[] {
     return this.frames.splice(0);
   }
   /** deliver hands the client a binary message. */
@@ -91,6 +96,13 @@ function data(id: number, body: Uint8Array, flags = 0): Uint8Array {
 function win(id: number, flags: number, delta = 0): Uint8Array {
   return encodeFrame({ type: TYPE_WINDOW_UPDATE, flags, streamID: id, length: delta });
 }
+function reset(id: number, code: Code, message = ""): Uint8Array {
+  const body = toBinary(StatusSchema, create(StatusSchema, { code, message }));
+  return encodeFrame({ type: TYPE_RESET, flags: 0, streamID: id, length: body.length }, body);
+}
+function unhex(s: string): Uint8Array {
+  return new Uint8Array(Buffer.from(s.replace(/\s+/g, ""), "hex"));
+}
 function okResponse(): Uint8Array {
   return sizeDelimitedEncode(OpenResponseSchema, create(OpenResponseSchema, { status: { code: Code.OK } }));
 }
@@ -113,6 +125,7 @@ test("FrameReader parses frames split anywhere and packed together", () => {
     encodeFrame({ type: TYPE_DATA, flags: 0, streamID: 1, length: 3 }, new Uint8Array([1, 2, 3])),
     encodeFrame({ type: TYPE_PING, flags: FLAG_ACK, streamID: 0, length: 77 }),
     encodeFrame({ type: TYPE_DATA, flags: FLAG_FIN, streamID: 3, length: 0 }, new Uint8Array(0)),
+    encodeFrame({ type: TYPE_RESET, flags: 0, streamID: 3, length: 2 }, new Uint8Array([8, 1])),
   ];
   const wire = Buffer.concat(frames);
   for (let step = 1; step <= wire.length; step++) {
@@ -123,12 +136,13 @@ test("FrameReader parses frames split anywhere and packed together", () => {
       for (let f = r.next(); f; f = r.next()) got.push(f);
     }
     assert.deepEqual(
-      got.map((f) => [f.type, f.flags, f.streamID, f.type === TYPE_DATA ? hex(f.body) : f.length]),
+      got.map((f) => [f.type, f.flags, f.streamID, f.type === TYPE_DATA || f.type === TYPE_RESET ? hex(f.body) : f.length]),
       [
         [TYPE_WINDOW_UPDATE, FLAG_SYN, 1, 5],
         [TYPE_DATA, 0, 1, "010203"],
         [TYPE_PING, FLAG_ACK, 0, 77],
         [TYPE_DATA, FLAG_FIN, 3, ""],
+        [TYPE_RESET, 0, 3, "0801"],
       ],
       `split every ${step} bytes`,
     );
@@ -138,9 +152,9 @@ test("FrameReader parses frames split anywhere and packed together", () => {
 test("FrameReader rejects bad headers before buffering their bodies", () => {
   const cases: [Uint8Array, RegExp][] = [
     [new Uint8Array([1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0]), /unknown version 1/],
-    [new Uint8Array([0, 9, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0]), /unknown type 9/],
-    [encodeFrame({ type: TYPE_DATA, flags: FLAG_RST, streamID: 1, length: 4097 }), /reset frame body of 4097 bytes/],
-    [encodeFrame({ type: TYPE_DATA, flags: 0, streamID: 1, length: 2 << 20 }), /exceeds the receive window/],
+    [new Uint8Array([0, 5, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0]), /unknown type 5/],
+    [encodeFrame({ type: TYPE_RESET, flags: 0, streamID: 1, length: 16385 }), /reset frame body of 16385 bytes exceeds 16384/],
+    [encodeFrame({ type: TYPE_RESET, flags: 0, streamID: 0, length: 2 }), /reset frame for stream 0/],
   ];
   for (const [header, want] of cases) {
     const r = new FrameReader(1 << 20);
@@ -174,8 +188,7 @@ test("a refusal rejects open with the peer's status and metadata", async () => {
     status: { code: Code.NOT_FOUND, message: 'no handler for stream "/nope"' },
     metadata: { hint: { values: ["try /echo"] } },
   });
-  const status = toBinary(StatusSchema, create(StatusSchema, { code: Code.NOT_FOUND, message: "no handler" }));
-  ws.deliver(win(1, FLAG_ACK), data(1, sizeDelimitedEncode(OpenResponseSchema, resp)), data(1, status, FLAG_RST), win(1, FLAG_FIN));
+  ws.deliver(win(1, FLAG_ACK), data(1, sizeDelimitedEncode(OpenResponseSchema, resp)), reset(1, Code.NOT_FOUND, "no handler"), win(1, FLAG_FIN));
   await assert.rejects(opened, (e: unknown) => {
     assert.ok(e instanceof WsplexError);
     assert.equal(e.code, Code.NOT_FOUND);
@@ -234,8 +247,9 @@ test("data beyond the window ends the session with a protocol error", async () =
 test("malformed input from the server ends the session with a clear error, without hanging reads", async () => {
   const cases: [string, (ws: FakeSocket) => void, number, RegExp][] = [
     ["bad version", (ws) => ws.deliver(new Uint8Array([7, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0])), 1002, /unknown version 7/],
-    ["bad type", (ws) => ws.deliver(new Uint8Array([0, 4, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0])), 1002, /unknown type 4/],
-    ["oversized reset", (ws) => ws.deliver(encodeFrame({ type: TYPE_DATA, flags: FLAG_RST, streamID: 1, length: 5000 })), 1002, /reset frame body/],
+    ["bad type", (ws) => ws.deliver(new Uint8Array([0, 5, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0])), 1002, /unknown type 5/],
+    ["oversized reset", (ws) => ws.deliver(encodeFrame({ type: TYPE_RESET, flags: 0, streamID: 1, length: 16385 })), 1002, /reset frame body/],
+    ["reset for stream 0", (ws) => ws.deliver(reset(0, Code.CANCELED)), 1002, /reset frame for stream 0/],
     ["go away with error", (ws) => ws.deliver(encodeFrame({ type: TYPE_GO_AWAY, flags: 0, streamID: 0, length: 1 })), 1002, /go away with error code 1/],
     ["second FIN", (ws) => ws.deliver(win(1, FLAG_FIN), win(1, FLAG_FIN)), 1002, /second FIN/],
     ["text message", (ws) => ws.onmessage?.({ data: "hello" }), 1003, /binary messages only/],
@@ -259,9 +273,9 @@ test("an oversized message resets the stream with RESOURCE_EXHAUSTED, and only t
   ws.sentNow();
   ws.deliver(data(id, new Uint8Array([0xe9, 0x07]))); // length 1001
   await assert.rejects(st.receive(StringValueSchema), (e: unknown) => e instanceof WsplexError && e.code === Code.RESOURCE_EXHAUSTED);
-  const reset = ws.sentNow().find((f) => f.type === TYPE_DATA && f.flags === FLAG_RST);
-  assert.ok(reset, "a reset frame was sent");
-  assert.equal(reset.streamID, id);
+  const rst = ws.sentNow().find((f) => f.type === TYPE_RESET);
+  assert.ok(rst, "a reset frame was sent");
+  assert.deepEqual([rst.flags, rst.streamID], [0, id]);
   ws.deliver(data(other.id, sizeDelimitedEncode(StringValueSchema, create(StringValueSchema, { value: "fine" }))));
   assert.equal((await other.st.receive(StringValueSchema))?.value, "fine");
   s.close();
@@ -300,8 +314,8 @@ test("server-opened streams are ACKed at once, routed by pattern, and refused wh
   await ws.sent(); // ACK
   const refusal = await ws.sent();
   assert.match(Buffer.from(refusal.body).toString(), /no handler for stream "\/elsewhere"/);
-  const reset = await ws.sent();
-  assert.equal(reset.flags, FLAG_RST);
+  const rst = await ws.sent();
+  assert.deepEqual([rst.type, rst.flags], [TYPE_RESET, 0]);
   s.close();
 });
 
@@ -427,8 +441,7 @@ test("ping times out without an answer", async () => {
 test("a reset delivers earlier data, then its status; close after a CODE_OK reset is clean", async () => {
   const { s, ws } = newSession();
   const { st, id } = await openOK(s, ws);
-  const status = toBinary(StatusSchema, create(StatusSchema, { code: Code.CANCELED, message: "bye" }));
-  ws.deliver(data(id, new Uint8Array([9])), data(id, status, FLAG_RST), win(id, FLAG_FIN));
+  ws.deliver(data(id, new Uint8Array([9])), reset(id, Code.CANCELED, "bye"), win(id, FLAG_FIN));
   assert.deepEqual(await st.read(), new Uint8Array([9]));
   await assert.rejects(st.read(), (e: unknown) => e instanceof WsplexError && e.code === Code.CANCELED && e.rawMessage === "bye");
   await assert.rejects(st.write(new Uint8Array([1])), (e: unknown) => e instanceof WsplexError && e.code === Code.CANCELED);
@@ -441,9 +454,97 @@ test("close before the end tells the peer with a CODE_OK reset, then FIN (SPEC.m
   const { st, id } = await openOK(s, ws);
   ws.sentNow();
   st.close();
-  const [reset, fin] = ws.sentNow();
-  assert.deepEqual([reset!.type, reset!.flags, reset!.streamID, reset!.body.length], [TYPE_DATA, FLAG_RST, id, 0]);
+  const [rst, fin] = ws.sentNow();
+  assert.deepEqual([rst!.type, rst!.flags, rst!.streamID, rst!.body.length], [TYPE_RESET, 0, id, 0]);
   assert.deepEqual([fin!.type, fin!.flags, fin!.streamID], [TYPE_WINDOW_UPDATE, FLAG_FIN, id]);
+  s.close();
+});
+
+test("a Data frame with the RST flag is a yamux-native RST, its body discarded (SPEC.md §4.7)", async () => {
+  const { s, ws } = newSession();
+  const { st, id } = await openOK(s, ws);
+  ws.sentNow();
+  const status = toBinary(StatusSchema, create(StatusSchema, { code: Code.CANCELED, message: "not a status" }));
+  ws.deliver(data(id, new Uint8Array([1, 2])), data(id, status, FLAG_RST));
+  await assert.rejects(st.read(), (e: unknown) => e instanceof WsplexError && e.code === Code.UNAVAILABLE && /refused/.test(e.message));
+  st.close();
+  assert.deepEqual(ws.sentNow(), [], "no reset or FIN after a yamux RST");
+  s.close();
+});
+
+test("FrameReader skips a Data body over its limit as it arrives, without holding it", () => {
+  const r = new FrameReader(1000);
+  r.push(encodeFrame({ type: TYPE_DATA, flags: 0, streamID: 7, length: 5000 }));
+  const f = r.next();
+  assert.deepEqual([f?.type, f?.streamID, f?.length, f?.body.length, f?.skipped], [TYPE_DATA, 7, 5000, 0, true]);
+  r.push(new Uint8Array(4999));
+  assert.equal(r.next(), undefined);
+  r.push(Buffer.concat([new Uint8Array(1), encodeFrame({ type: TYPE_PING, flags: FLAG_SYN, streamID: 0, length: 5 })]));
+  const ping = r.next();
+  assert.deepEqual([ping?.type, ping?.length], [TYPE_PING, 5], "the frame after the skipped body");
+});
+
+test("a reset's status over 16 KiB is cut on a UTF-8 boundary and says so (SPEC.md §5)", async () => {
+  const { s, ws } = newSession();
+  const { st, id } = await openOK(s, ws);
+  ws.sentNow();
+  st.reset(Code.INTERNAL, "é".repeat(10_000)); // 20,000 bytes of two-byte characters
+  const [rst] = ws.sentNow();
+  assert.deepEqual([rst!.type, rst!.flags, rst!.streamID], [TYPE_RESET, 0, id]);
+  assert.ok(rst!.body.length <= 16384, `a ${rst!.body.length}-byte status`);
+  const got = fromBinary(StatusSchema, rst!.body);
+  assert.equal(got.code, Code.INTERNAL);
+  assert.match(got.message, /^(é)+\.\.\. \[status over 16 KiB: details and trailers dropped\]$/);
+  s.close();
+});
+
+test("SPEC.md §11: the client's bytes of the worked example, a refusal, a cancel and an early close", async () => {
+  // windowSize 256 KiB: the SYN grants nothing beyond the initial window,
+  // as in the example (the default window adds its extra to the SYN).
+  const { s, ws } = newSession({ windowSize: 256 * KiB });
+  const opened = s.open("/echo");
+  assert.equal(hex((await ws.sent()).raw), "000100010000000100000000", "1: SYN, +0");
+  assert.equal(hex((await ws.sent()).raw), "0000000000000001000000080" + "70a052f6563686f", "2: OpenRequest");
+  ws.deliver(unhex("00 01 00 02 00 00 00 01 00 00 00 00"));
+  ws.deliver(unhex("00 00 00 00 00 00 00 01 00 00 00 03 02 0a 00"));
+  ws.deliver(unhex("00 00 00 00 00 00 00 01 00 00 00 08 07 0a 05 68 65 6c 6c 6f"));
+  const echo = await opened;
+  await echo.send(StringValueSchema, create(StringValueSchema, { value: "hello" }));
+  assert.equal(hex((await ws.sent()).raw), "000000000000000100000008070a0568656c6c6f", "3: the message");
+  assert.equal((await echo.receive(StringValueSchema))?.value, "hello");
+  echo.closeWrite();
+  assert.equal(hex((await ws.sent()).raw), "000100040000000100000000", "7: FIN");
+  ws.deliver(unhex("00 01 00 04 00 00 00 01 00 00 00 00"));
+  assert.equal(await echo.receive(StringValueSchema), null);
+  echo.close();
+  assert.deepEqual(ws.sentNow(), [], "nothing after both FINs");
+
+  // A refused stream.
+  const nope = s.open("/nope");
+  await ws.sent();
+  await ws.sent();
+  ws.deliver(unhex("00 01 00 02 00 00 00 03 00 00 00 00"));
+  ws.deliver(
+    unhex(`00 00 00 00 00 00 00 03 00 00 00 24
+      23 0a 21 08 05 12 1d 6e 6f 20 68 61 6e 64 6c 65 72 20 66 6f 72 20 73 74 72 65 61 6d 20 22 2f 6e 6f 70 65 22`),
+  );
+  ws.deliver(
+    unhex(`00 04 00 00 00 00 00 03 00 00 00 21
+      08 05 12 1d 6e 6f 20 68 61 6e 64 6c 65 72 20 66 6f 72 20 73 74 72 65 61 6d 20 22 2f 6e 6f 70 65 22`),
+  );
+  ws.deliver(unhex("00 01 00 04 00 00 00 03 00 00 00 00"));
+  await assert.rejects(nope, (e: unknown) => e instanceof WsplexError && e.code === Code.NOT_FOUND && e.rawMessage === 'no handler for stream "/nope"');
+  assert.deepEqual(ws.sentNow().map((f) => hex(f.raw)), ["000100040000000300000000"], "the client's FIN");
+
+  // A cancelled stream, and one closed early.
+  const cancelled = await openOK(s, ws);
+  ws.sentNow();
+  cancelled.st.cancel();
+  assert.deepEqual(ws.sentNow().map((f) => hex(f.raw)), ["00040000000000050000000c080112086361" + "6e63656c6564", "000100040000000500000000"]);
+  const early = await openOK(s, ws);
+  ws.sentNow();
+  early.st.close();
+  assert.deepEqual(ws.sentNow().map((f) => hex(f.raw)), ["000400000000000700000000", "000100040000000700000000"]);
   s.close();
 });
 
@@ -470,12 +571,17 @@ test("random bytes from the server end the session cleanly or are taken, never t
     // Plausible headers with random fields, then random bytes.
     const parts: Uint8Array[] = [];
     for (let i = 0; i < 1 + Math.floor(rand() * 6); i++) {
-      const type = Math.floor(rand() * 5);
+      const type = Math.floor(rand() * 6);
       const flags = Math.floor(rand() * 16);
       const id = Math.floor(rand() * 5);
       const body = new Uint8Array(Math.floor(rand() * 40)).map(() => Math.floor(rand() * 256));
-      const h = encodeFrame({ type: type & 3, flags, streamID: id, length: body.length }, body);
-      if (type === 4) h[0] = 1; // a bad version now and then
+      if (type === 4 && rand() < 0.5) {
+        // A reset frame with a status that decodes, now and then.
+        parts.push(reset(id, Math.floor(rand() * 20), "r"));
+        continue;
+      }
+      const h = encodeFrame({ type: type % 5, flags, streamID: id, length: body.length }, body);
+      if (type === 5) h[0] = 1; // a bad version now and then
       parts.push(h);
     }
     const wire = Buffer.concat(parts);
