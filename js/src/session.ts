@@ -1,7 +1,7 @@
 import { create, fromBinary } from "@bufbuild/protobuf";
 import { sizeDelimitedEncode } from "@bufbuild/protobuf/wire";
 
-import { Code, WsplexError, encodeStatus, statusOf } from "./errors.js";
+import { Code, WsplexError, encodeStatus, errorOf, status, statusFromProto, statusOf, type Status } from "./errors.js";
 import {
   FLAG_ACK,
   FLAG_FIN,
@@ -250,7 +250,7 @@ export class Session implements StreamHost {
     try {
       await s.write(req);
       const resp = await s.readDelimited(MAX_HEADER_SIZE);
-      if (!resp) throw new WsplexError(Code.UNAVAILABLE, "peer ended the stream without answering", new Map(), true);
+      if (!resp) throw new WsplexError(Code.UNAVAILABLE, "peer ended the stream without answering", { remote: true });
       let answer;
       try {
         answer = fromBinary(OpenResponseSchema, resp);
@@ -260,10 +260,10 @@ export class Session implements StreamHost {
         throw err;
       }
       s.responseMetadata = metadataFromProto(answer.metadata);
-      const code = answer.status?.code ?? Code.OK;
-      if (code !== Code.OK) {
+      const st = statusFromProto(answer.status ?? create(StatusSchema));
+      if (st.code !== Code.OK) {
         s.finish(false); // the server resets the stream itself
-        throw new WsplexError(code, answer.status?.message ?? "", s.responseMetadata, true);
+        throw errorOf(st, { metadata: s.responseMetadata, remote: true });
       }
     } catch (e) {
       s.close();
@@ -338,8 +338,8 @@ export class Session implements StreamHost {
   }
 
   /** @internal */
-  sendReset(s: Stream, code: Code, message: string): void {
-    const body = encodeStatus(code, message);
+  sendReset(s: Stream, st: Status): void {
+    const body = encodeStatus(st);
     this.sendFrame({ type: TYPE_RESET, flags: 0, streamID: s.id, length: body.length }, body);
   }
 
@@ -422,16 +422,13 @@ export class Session implements StreamHost {
     if (f.type === TYPE_RESET) {
       const s = this.streams.get(f.streamID);
       if (!s) return; // a stream this side does not know, or refused
-      let code = Code.UNKNOWN;
-      let message = "reset frame body does not decode";
+      let st: Status;
       try {
-        const st = fromBinary(StatusSchema, f.body);
-        code = st.code;
-        message = st.message;
-      } catch {
-        // keep UNKNOWN
+        st = statusFromProto(fromBinary(StatusSchema, f.body));
+      } catch (e) {
+        st = status(Code.UNKNOWN, `malformed reset status: ${e instanceof Error ? e.message : e}`);
       }
-      s.onReset(code, message);
+      s.onReset(st);
       return;
     }
     let s = this.streams.get(f.streamID);
@@ -453,7 +450,7 @@ export class Session implements StreamHost {
       // A yamux-native RST, on a Window Update or a Data frame whose body
       // is discarded (SPEC.md §4.7).
       this.forget(s.id);
-      s.onRefused(new WsplexError(Code.UNAVAILABLE, "stream refused by peer", new Map(), true));
+      s.onRefused(new WsplexError(Code.UNAVAILABLE, "stream refused by peer", { remote: true }));
       return;
     }
     if (f.type === TYPE_WINDOW_UPDATE) {
@@ -524,8 +521,8 @@ export class Session implements StreamHost {
       s.closeWrite();
       s.close();
     } catch (e) {
-      const { code, message } = statusOf(e);
-      s.reset(code, message);
+      const st = statusOf(e);
+      s.reset(st.code, st.message, st);
     }
   }
 
@@ -562,7 +559,7 @@ export class Session implements StreamHost {
 
 function closeError(code: number, reason: string): WsplexError {
   if (code === 1000 || code === 1001) {
-    return new WsplexError(Code.UNAVAILABLE, `session closed by server${reason ? `: ${reason}` : ""}`, new Map(), true);
+    return new WsplexError(Code.UNAVAILABLE, `session closed by server${reason ? `: ${reason}` : ""}`, { remote: true });
   }
   return new WsplexError(Code.UNAVAILABLE, `connection lost (close code ${code}${reason ? `: ${reason}` : ""})`);
 }

@@ -1,8 +1,10 @@
 import { fromBinary, toBinary, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
 import { BinaryWriter } from "@bufbuild/protobuf/wire";
 
-import { Code, WsplexError } from "./errors.js";
-import type { Metadata } from "./metadata.js";
+import type { Any } from "@bufbuild/protobuf/wkt";
+
+import { Code, WsplexError, errorOf, type Status } from "./errors.js";
+import { toMetadata, type Metadata, type MetadataInit } from "./metadata.js";
 
 /** Limits of one stream. */
 export interface StreamLimits {
@@ -18,16 +20,11 @@ export interface StreamHost {
   /** Sends up to n bytes of data, at most the send window; resolves when queued. */
   sendData(s: Stream, data: Uint8Array): void;
   sendFIN(s: Stream): void;
-  sendReset(s: Stream, code: Code, message: string): void;
+  sendReset(s: Stream, st: Status): void;
   /** The application consumed n bytes: the peer may send more. */
   consumed(s: Stream, n: number): void;
   /** The largest Data body to send at once. */
   readonly maxFrameBody: number;
-}
-
-interface Status {
-  code: Code;
-  message: string;
 }
 
 /**
@@ -78,6 +75,14 @@ export class Stream {
     private readonly limits: StreamLimits,
   ) {
     this.sendWindow = initialWindow;
+  }
+
+  /**
+   * The trailers the peer ended the stream with (a reset's status, OK or
+   * not), once reading ended; empty before, or if it sent none.
+   */
+  get trailers(): Metadata {
+    return new Map(this.remoteStatus?.trailers);
   }
 
   /** An AbortSignal that fires when the stream is reset, refused or its session ends. */
@@ -138,10 +143,10 @@ export class Stream {
   }
 
   /** @internal */
-  onReset(code: Code, message: string): void {
+  onReset(st: Status): void {
     if (this.remoteStatus) return;
-    this.remoteStatus = { code, message };
-    if (code !== Code.OK) this.abort.abort(new WsplexError(code, message, new Map(), true));
+    this.remoteStatus = st;
+    if (st.code !== Code.OK) this.abort.abort(errorOf(st, { remote: true }));
     this.notify();
     this.onWindowUpdate(0);
   }
@@ -194,9 +199,7 @@ export class Stream {
   // --- reading ---
 
   private readError(): WsplexError | undefined {
-    if (this.localStatus && this.localStatus.code !== Code.OK) {
-      return new WsplexError(this.localStatus.code, this.localStatus.message);
-    }
+    if (this.localStatus && this.localStatus.code !== Code.OK) return errorOf(this.localStatus);
     if (this.failure) return this.failure;
     if (this.closed) return new WsplexError(Code.CANCELED, "read after close");
     return undefined;
@@ -213,7 +216,7 @@ export class Stream {
       if (err) throw err;
       if (this.queue.length > this.qHead) return true;
       const rs = this.remoteStatus;
-      if (rs && rs.code !== Code.OK) throw new WsplexError(rs.code, rs.message, new Map(), true);
+      if (rs && rs.code !== Code.OK) throw errorOf(rs, { remote: true });
       if (this.remoteFIN || this.localStatus) {
         this.sawEOF = true;
         return false;
@@ -351,7 +354,7 @@ export class Stream {
       return new WsplexError(this.localStatus.code === Code.OK ? Code.CANCELED : this.localStatus.code, this.localStatus.message || "stream closed");
     }
     const rs = this.remoteStatus;
-    if (rs) return new WsplexError(rs.code === Code.OK ? Code.CANCELED : rs.code, rs.code === Code.OK ? "peer closed the stream" : rs.message, new Map(), true);
+    if (rs) return rs.code === Code.OK ? new WsplexError(Code.CANCELED, "peer closed the stream", { remote: true }) : errorOf(rs, { remote: true });
     if (this.localFIN) return new WsplexError(Code.CANCELED, "write after closeWrite");
     return undefined;
   }
@@ -411,8 +414,8 @@ export class Stream {
   finish(tell: boolean): void {
     if (this.closed) return;
     if (tell && !this.refused && !this.sawEOF && !this.localStatus && !this.remoteStatus && !this.failure) {
-      this.localStatus = { code: Code.OK, message: "" };
-      this.host.sendReset(this, Code.OK, "");
+      this.localStatus = { code: Code.OK, message: "", details: [], trailers: new Map() };
+      this.host.sendReset(this, this.localStatus);
     }
     this.closed = true;
     if (!this.refused) this.closeWrite();
@@ -422,15 +425,21 @@ export class Stream {
     this.cleanup();
   }
 
-  /** reset ends the stream with a status the peer sees, and releases it. */
-  reset(code: Code, message: string): void {
+  /**
+   * reset ends the stream with a status the peer sees, and releases it:
+   * the peer's reads end with it after the data sent before, and its
+   * writes fail. With Code.OK the peer reads a clean end of stream (and
+   * the trailers); details say more about an error, as in
+   * google.rpc.Status.
+   */
+  reset(code: Code, message = "", opts: { details?: Any[]; trailers?: MetadataInit } = {}): void {
     if (this.localStatus || this.failure || this.closed) {
       if (!this.refused) this.closeWrite();
       return;
     }
-    this.localStatus = { code, message };
-    this.abort.abort(new WsplexError(code, message));
-    this.host.sendReset(this, code, message);
+    this.localStatus = { code, message, details: opts.details ?? [], trailers: toMetadata(opts.trailers) };
+    if (code !== Code.OK) this.abort.abort(errorOf(this.localStatus));
+    this.host.sendReset(this, this.localStatus);
     this.closeWrite();
     this.drop();
     this.notify();

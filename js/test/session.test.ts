@@ -5,7 +5,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { sizeDelimitedEncode } from "@bufbuild/protobuf/wire";
-import { StringValueSchema } from "@bufbuild/protobuf/wkt";
+import { StringValueSchema, anyPack, anyUnpack, type Any } from "@bufbuild/protobuf/wkt";
 
 import { Code, Session, WsplexError } from "../src/index.js";
 import {
@@ -96,8 +96,9 @@ function data(id: number, body: Uint8Array, flags = 0): Uint8Array {
 function win(id: number, flags: number, delta = 0): Uint8Array {
   return encodeFrame({ type: TYPE_WINDOW_UPDATE, flags, streamID: id, length: delta });
 }
-function reset(id: number, code: Code, message = ""): Uint8Array {
-  const body = toBinary(StatusSchema, create(StatusSchema, { code, message }));
+function reset(id: number, code: Code, message = "", more: { details?: Any[]; trailers?: Record<string, string[]> } = {}): Uint8Array {
+  const trailers = Object.fromEntries(Object.entries(more.trailers ?? {}).map(([k, values]) => [k, { values }]));
+  const body = toBinary(StatusSchema, create(StatusSchema, { code, message, details: more.details, trailers }));
   return encodeFrame({ type: TYPE_RESET, flags: 0, streamID: id, length: body.length }, body);
 }
 function unhex(s: string): Uint8Array {
@@ -488,13 +489,14 @@ test("a reset's status over 16 KiB is cut on a UTF-8 boundary and says so (SPEC.
   const { s, ws } = newSession();
   const { st, id } = await openOK(s, ws);
   ws.sentNow();
-  st.reset(Code.INTERNAL, "é".repeat(10_000)); // 20,000 bytes of two-byte characters
+  st.reset(Code.INTERNAL, "é".repeat(10_000), { details: [why("d")], trailers: { k: "v" } }); // 20,000 bytes of two-byte characters
   const [rst] = ws.sentNow();
   assert.deepEqual([rst!.type, rst!.flags, rst!.streamID], [TYPE_RESET, 0, id]);
   assert.ok(rst!.body.length <= 16384, `a ${rst!.body.length}-byte status`);
   const got = fromBinary(StatusSchema, rst!.body);
   assert.equal(got.code, Code.INTERNAL);
   assert.match(got.message, /^(é)+\.\.\. \[status over 16 KiB: details and trailers dropped\]$/);
+  assert.deepEqual([got.details.length, Object.keys(got.trailers).length], [0, 0], "details and trailers dropped");
   s.close();
 });
 
@@ -545,6 +547,87 @@ test("SPEC.md §11: the client's bytes of the worked example, a refusal, a cance
   ws.sentNow();
   early.st.close();
   assert.deepEqual(ws.sentNow().map((f) => hex(f.raw)), ["000400000000000700000000", "000100040000000700000000"]);
+  s.close();
+});
+
+/** why packs a detail message. */
+function why(value: string): Any {
+  return anyPack(StringValueSchema, create(StringValueSchema, { value }));
+}
+
+test("a reset's details and trailers reach the application, and an unknown code reads as UNKNOWN (SPEC.md §5, §9)", async () => {
+  const { s, ws } = newSession();
+  const { st, id } = await openOK(s, ws);
+  ws.deliver(reset(id, 99 as Code, "from the future", { details: [why("because")], trailers: { "x-k": ["a", "b"] } }), win(id, FLAG_FIN));
+  await assert.rejects(st.read(), (e: unknown) => {
+    assert.ok(e instanceof WsplexError);
+    assert.deepEqual([e.code, e.rawMessage, e.remote], [Code.UNKNOWN, "unknown code 99: from the future", true]);
+    assert.equal(e.details.length, 1);
+    assert.equal(anyUnpack(e.details[0]!, StringValueSchema)?.value, "because");
+    assert.deepEqual(e.trailers.get("x-k"), ["a", "b"]);
+    return true;
+  });
+  assert.deepEqual(st.trailers.get("x-k"), ["a", "b"], "stream.trailers");
+
+  // A refused open carries the status's details and trailers too.
+  const opened = s.open("/nope");
+  const syn = await ws.sent();
+  await ws.sent();
+  const resp = create(OpenResponseSchema, {
+    status: { code: Code.PERMISSION_DENIED, message: "no", details: [why("policy")], trailers: { t: { values: ["1"] } } },
+    metadata: { m: { values: ["2"] } },
+  });
+  ws.deliver(win(syn.streamID, FLAG_ACK), data(syn.streamID, sizeDelimitedEncode(OpenResponseSchema, resp)));
+  await assert.rejects(opened, (e: unknown) => {
+    assert.ok(e instanceof WsplexError);
+    assert.equal(e.code, Code.PERMISSION_DENIED);
+    assert.equal(anyUnpack(e.details[0]!, StringValueSchema)?.value, "policy");
+    assert.deepEqual([e.trailers.get("t"), e.metadata.get("m")], [["1"], ["2"]]);
+    return true;
+  });
+  s.close();
+});
+
+test("a CODE_OK reset with trailers: reads deliver the data, then end normally; writes fail; the work goes on (SPEC.md §5)", async () => {
+  const { s, ws } = newSession();
+  const { st, id } = await openOK(s, ws);
+  ws.deliver(data(id, new Uint8Array([7])), reset(id, Code.OK, "", { trailers: { done: ["yes"] } }), win(id, FLAG_FIN));
+  assert.deepEqual(await st.read(), new Uint8Array([7]));
+  assert.equal(await st.read(), null, "end of stream, not an error");
+  assert.deepEqual(st.trailers.get("done"), ["yes"]);
+  await assert.rejects(st.write(new Uint8Array([1])), (e: unknown) => e instanceof WsplexError && /peer closed/.test(e.message));
+  assert.equal(st.signal.aborted, false, "the stream's work is not cancelled");
+  s.close();
+});
+
+test("reset and a handler's thrown WsplexError send details and trailers; a CODE_OK reset may carry trailers", async () => {
+  const { s, ws } = newSession();
+  const { st, id } = await openOK(s, ws);
+  ws.sentNow();
+  st.reset(Code.ABORTED, "conflict", { details: [why("retry")], trailers: { "X-Rev": "7" } });
+  const [rst, fin] = ws.sentNow();
+  assert.deepEqual([rst!.type, rst!.streamID, fin!.flags], [TYPE_RESET, id, FLAG_FIN]);
+  const sent = fromBinary(StatusSchema, rst!.body);
+  assert.deepEqual([sent.code, sent.message, sent.trailers["x-rev"]?.values], [Code.ABORTED, "conflict", ["7"]]);
+  assert.equal(anyUnpack(sent.details[0]!, StringValueSchema)?.value, "retry");
+
+  const clean = await openOK(s, ws);
+  ws.sentNow();
+  clean.st.reset(Code.OK, "", { trailers: { sum: "42" } });
+  const [okReset] = ws.sentNow();
+  assert.deepEqual(fromBinary(StatusSchema, okReset!.body).trailers["sum"]?.values, ["42"]);
+  assert.equal(clean.st.signal.aborted, false, "ending cleanly cancels nothing");
+  assert.equal(await clean.st.read(), null, "this side's reads end cleanly");
+
+  s.handle("/fail", async () => {
+    throw new WsplexError(Code.FAILED_PRECONDITION, "not now", { details: [why("later")], trailers: { k: "v" } });
+  });
+  ws.deliver(win(2, FLAG_SYN), data(2, sizeDelimitedEncode(OpenRequestSchema, create(OpenRequestSchema, { name: "/fail" }))));
+  let f = await ws.sent();
+  while (f.type !== TYPE_RESET) f = await ws.sent();
+  const thrown = fromBinary(StatusSchema, f.body);
+  assert.deepEqual([f.streamID, thrown.code, thrown.message, thrown.trailers["k"]?.values], [2, Code.FAILED_PRECONDITION, "not now", ["v"]]);
+  assert.equal(anyUnpack(thrown.details[0]!, StringValueSchema)?.value, "later");
   s.close();
 });
 
