@@ -345,7 +345,8 @@ export class Session implements StreamHost {
 
   /** @internal */
   consumed(s: Stream, n: number): void {
-    if (this.ended || !this.streams.has(s.id)) return;
+    // Nothing more goes out on a stream after its reset (SPEC.md §5).
+    if (this.ended || !this.streams.has(s.id) || !s.acceptsData) return;
     const total = (this.unacked.get(s.id) ?? 0) + n;
     if (total >= this.windowSize / 2) {
       this.unacked.set(s.id, 0);
@@ -513,8 +514,12 @@ export class Session implements StreamHost {
     try {
       await s.write(sizeDelimitedEncode(OpenResponseSchema, create(OpenResponseSchema, { status: { code: Code.OK } })));
     } catch {
-      s.close(); // reset or session ended meanwhile
-      return;
+      // A peer that closed the stream (a CODE_OK reset) reads no answer,
+      // but what it sent is still served (SPEC.md §6.3).
+      if (!s.peerClosed) {
+        s.close(); // reset or session ended meanwhile
+        return;
+      }
     }
     try {
       await match.handler(s);

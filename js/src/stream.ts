@@ -94,10 +94,8 @@ export class Stream {
 
   /** @internal */
   onData(body: Uint8Array): void {
-    if (this.localStatus || this.failure || this.closed) {
-      this.host.consumed(this, body.length); // discarded, but the window is the peer's
-      return;
-    }
+    if (!this.acceptsData) return; // discarded: after a reset, or once released
+
     this.queued += body.length;
     if (body.length < SMALL) {
       // Pack small bodies together: a chunk each would cost far more than
@@ -142,9 +140,12 @@ export class Stream {
     this.notify();
   }
 
-  /** @internal */
+  /**
+   * @internal The peer's reset frame. Only the first counts, and none
+   * after this side reset or released the stream (SPEC.md §5).
+   */
   onReset(st: Status): void {
-    if (this.remoteStatus) return;
+    if (this.remoteStatus || this.localStatus || this.failure || this.closed) return;
     this.remoteStatus = st;
     if (st.code !== Code.OK) this.abort.abort(errorOf(st, { remote: true }));
     this.notify();
@@ -188,6 +189,20 @@ export class Stream {
   /** @internal */
   get finishedRemotely(): boolean {
     return this.remoteFIN;
+  }
+
+  /**
+   * @internal Whether data the peer sends is still wanted: not after a
+   * reset either way, the peer's FIN, or close. No window is granted
+   * for a stream that wants none.
+   */
+  get acceptsData(): boolean {
+    return !this.localStatus && !this.remoteStatus && !this.failure && !this.closed && !this.remoteFIN;
+  }
+
+  /** @internal Whether the peer closed the stream with a CODE_OK reset: it reads no more. */
+  get peerClosed(): boolean {
+    return this.remoteStatus?.code === Code.OK;
   }
 
   private notify(): void {
@@ -439,7 +454,8 @@ export class Stream {
     }
     this.localStatus = { code, message, details: opts.details ?? [], trailers: toMetadata(opts.trailers) };
     if (code !== Code.OK) this.abort.abort(errorOf(this.localStatus));
-    this.host.sendReset(this, this.localStatus);
+    // After the peer's reset, only the FIN goes out (SPEC.md §5).
+    if (!this.remoteStatus) this.host.sendReset(this, this.localStatus);
     this.closeWrite();
     this.drop();
     this.notify();

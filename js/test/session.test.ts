@@ -631,6 +631,72 @@ test("reset and a handler's thrown WsplexError send details and trailers; a CODE
   s.close();
 });
 
+test("data after a reset is discarded; a second reset, or one for an unknown stream, is ignored (SPEC.md §5)", async () => {
+  const { s, ws } = newSession();
+  const { st, id } = await openOK(s, ws);
+  ws.deliver(data(id, new Uint8Array([1])), reset(id, Code.ABORTED, "first"), data(id, new Uint8Array([2])), reset(id, Code.INTERNAL, "second"));
+  ws.deliver(reset(99, Code.INTERNAL, "nobody's"), reset(4, Code.INTERNAL, "never opened"));
+  assert.deepEqual(await st.read(), new Uint8Array([1]));
+  await assert.rejects(st.read(), (e: unknown) => e instanceof WsplexError && e.code === Code.ABORTED && e.rawMessage === "first");
+  assert.equal(s.error, undefined, "the session goes on");
+  s.close();
+});
+
+test("a reset from the peer after this side's own is ignored: each keeps the status it sent (SPEC.md §5)", async () => {
+  const { s, ws } = newSession();
+  const { st, id } = await openOK(s, ws);
+  st.reset(Code.OK, "", { trailers: { k: "v" } }); // ends cleanly
+  ws.deliver(reset(id, Code.CANCELED, "crossed"), win(id, FLAG_FIN));
+  assert.equal(await st.read(), null, "still this side's clean end");
+  assert.equal(st.signal.aborted, false, "the peer's reset cancels nothing");
+  assert.equal(st.trailers.size, 0);
+  s.close();
+});
+
+test("after the peer's reset, a local reset sends only FIN (SPEC.md §5)", async () => {
+  const { s, ws } = newSession();
+  const { st, id } = await openOK(s, ws);
+  ws.sentNow();
+  ws.deliver(reset(id, Code.UNAVAILABLE, "going"));
+  st.cancel();
+  assert.deepEqual(ws.sentNow().map((f) => hex(f.raw)), [hex(win(id, FLAG_FIN))]);
+  s.close();
+});
+
+test("nothing but FIN follows a reset: no window update for data dropped (SPEC.md §5)", async () => {
+  const { s, ws } = newSession({ windowSize: 256 * KiB });
+  const a = await openOK(s, ws);
+  const b = await openOK(s, ws);
+  ws.deliver(data(a.id, new Uint8Array(200 * KiB)), data(b.id, new Uint8Array(200 * KiB)));
+  ws.sentNow();
+  a.st.cancel();
+  b.st.close(); // a CODE_OK reset: the peer's data was not read to the end
+  assert.deepEqual(
+    ws.sentNow().map((f) => [f.type, f.streamID]),
+    [[TYPE_RESET, a.id], [TYPE_WINDOW_UPDATE, a.id], [TYPE_RESET, b.id], [TYPE_WINDOW_UPDATE, b.id]],
+  );
+  ws.deliver(data(a.id, new Uint8Array(50 * KiB))); // in flight before the reset: dropped, within the window
+  assert.deepEqual(ws.sentNow(), []);
+  assert.equal(s.error, undefined);
+  s.close();
+});
+
+test("a server-opened stream closed by its opener (CODE_OK reset) after its request is still served (SPEC.md §6.3)", async () => {
+  const { s, ws } = newSession();
+  let served!: (what: string) => void;
+  const seen = new Promise<string>((resolve) => (served = resolve));
+  s.handle("/upload", async (st) => {
+    const got = await st.receive(StringValueSchema);
+    const end = await st.receive(StringValueSchema);
+    served(`${got?.value} ${end} aborted=${st.signal.aborted}`);
+  });
+  const req = sizeDelimitedEncode(OpenRequestSchema, create(OpenRequestSchema, { name: "/upload" }));
+  const msg = sizeDelimitedEncode(StringValueSchema, create(StringValueSchema, { value: "payload" }));
+  ws.deliver(win(2, FLAG_SYN), data(2, req), data(2, msg), win(2, FLAG_FIN), reset(2, Code.OK));
+  assert.equal(await seen, "payload null aborted=false");
+  s.close();
+});
+
 test("tokenProtocol matches SPEC.md §2.1", async () => {
   const { tokenProtocol } = await import("../src/index.js");
   assert.equal(tokenProtocol("t-alice"), "wsplex.bearer.dC1hbGljZQ");
