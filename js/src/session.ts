@@ -339,8 +339,12 @@ export class Session implements StreamHost {
 
   /** @internal */
   sendReset(s: Stream, st: Status): void {
+    this.sendResetFrame(s.id, st);
+  }
+
+  private sendResetFrame(id: number, st: Status): void {
     const body = encodeStatus(st);
-    this.sendFrame({ type: TYPE_RESET, flags: 0, streamID: s.id, length: body.length }, body);
+    this.sendFrame({ type: TYPE_RESET, flags: 0, streamID: id, length: body.length }, body);
   }
 
   /** @internal */
@@ -436,7 +440,13 @@ export class Session implements StreamHost {
     if (f.flags & FLAG_SYN) {
       if (s || f.streamID % 2 === 1 || f.streamID === 0) throw new ProtocolError(`bad SYN for stream ${f.streamID}`);
       if (this.serverStreams >= this.maxServerStreams || !this.router.size) {
-        // Refuse without keeping anything (SPEC.md §4.7).
+        // Refuse with a reason and a yamux RST, keeping nothing (SPEC.md §4.3).
+        this.sendResetFrame(
+          f.streamID,
+          this.router.size
+            ? status(Code.RESOURCE_EXHAUSTED, `too many concurrent streams (limit ${this.maxServerStreams})`)
+            : status(Code.NOT_FOUND, "this client serves no streams"),
+        );
         this.sendFrame({ type: TYPE_WINDOW_UPDATE, flags: FLAG_RST, streamID: f.streamID, length: 0 });
         return;
       }
@@ -451,7 +461,7 @@ export class Session implements StreamHost {
       // A yamux-native RST, on a Window Update or a Data frame whose body
       // is discarded (SPEC.md §4.7).
       this.forget(s.id);
-      s.onRefused(new WsplexError(Code.UNAVAILABLE, "stream refused by peer", { remote: true }));
+      s.onRST();
       return;
     }
     if (f.type === TYPE_WINDOW_UPDATE) {

@@ -62,7 +62,7 @@ export class Stream {
   private localStatus: Status | undefined; // a reset this side sent
 
   private failure: WsplexError | undefined; // refused, session ended
-  private refused = false; // by a yamux RST: nothing more goes on the wire
+  private dropped = false; // by a yamux RST: nothing more goes on the wire
   private closed = false; // close was called
   private cleanups: (() => void)[] = [];
   private readonly abort = new AbortController();
@@ -162,11 +162,24 @@ export class Stream {
     this.cleanup();
   }
 
-  /** @internal A yamux RST refused the stream: it ends, and no FIN follows. */
-  onRefused(err: WsplexError): void {
-    this.refused = true;
+  /**
+   * @internal A yamux RST: the stream ends at once in both directions,
+   * its buffered data dropped, and no FIN follows. It reports the status
+   * of the peer's reset frame just before it (a refusal at the SYN), if
+   * any, or UNAVAILABLE (SPEC.md §4.7).
+   */
+  onRST(): void {
+    this.dropped = true;
     this.localFIN = this.remoteFIN = true;
-    this.onFail(err);
+    this.drop();
+    const rs = this.remoteStatus;
+    if (rs?.code === Code.OK) {
+      // Reads end cleanly, writes fail: as after the reset alone.
+      this.notify();
+      this.onWindowUpdate(0);
+      return;
+    }
+    this.onFail(rs ? errorOf(rs, { remote: true }) : new WsplexError(Code.UNAVAILABLE, "stream refused by peer", { remote: true }));
   }
 
   /** @internal Runs fn once the stream is done on this side. */
@@ -428,12 +441,12 @@ export class Stream {
   /** @internal finish closes; tell says whether an unread peer is told with a CODE_OK reset. */
   finish(tell: boolean): void {
     if (this.closed) return;
-    if (tell && !this.refused && !this.sawEOF && !this.localStatus && !this.remoteStatus && !this.failure) {
+    if (tell && !this.dropped && !this.sawEOF && !this.localStatus && !this.remoteStatus && !this.failure) {
       this.localStatus = { code: Code.OK, message: "", details: [], trailers: new Map() };
       this.host.sendReset(this, this.localStatus);
     }
     this.closed = true;
-    if (!this.refused) this.closeWrite();
+    if (!this.dropped) this.closeWrite();
     this.drop();
     this.notify();
     this.onWindowUpdate(0);
@@ -449,7 +462,7 @@ export class Stream {
    */
   reset(code: Code, message = "", opts: { details?: Any[]; trailers?: MetadataInit } = {}): void {
     if (this.localStatus || this.failure || this.closed) {
-      if (!this.refused) this.closeWrite();
+      if (!this.dropped) this.closeWrite();
       return;
     }
     this.localStatus = { code, message, details: opts.details ?? [], trailers: toMetadata(opts.trailers) };

@@ -395,22 +395,28 @@ test("server pushes still work after Go Away, which stops only new opens from th
   s.close();
 });
 
-test("server-opened streams beyond maxServerStreams are refused with a yamux RST and not kept", async () => {
+test("server-opened streams beyond maxServerStreams are refused with a reset frame and a yamux RST, and not kept (SPEC.md §4.3)", async () => {
   const { s, ws } = newSession({ maxServerStreams: 2 });
   s.handle("/", async () => new Promise(() => {})); // holds its streams
   ws.deliver(win(2, FLAG_SYN), win(4, FLAG_SYN), win(6, FLAG_SYN));
-  const frames = [await ws.sent(), await ws.sent(), await ws.sent()];
+  const frames = [await ws.sent(), await ws.sent(), await ws.sent(), await ws.sent()];
   assert.deepEqual(
-    frames.map((f) => [f.streamID, f.flags]),
-    [[2, FLAG_ACK], [4, FLAG_ACK], [6, FLAG_RST]],
+    frames.map((f) => [f.type, f.streamID, f.flags]),
+    [[TYPE_WINDOW_UPDATE, 2, FLAG_ACK], [TYPE_WINDOW_UPDATE, 4, FLAG_ACK], [TYPE_RESET, 6, 0], [TYPE_WINDOW_UPDATE, 6, FLAG_RST]],
   );
+  const why = fromBinary(StatusSchema, frames[2]!.body);
+  assert.deepEqual([why.code, why.message], [Code.RESOURCE_EXHAUSTED, "too many concurrent streams (limit 2)"]);
+  ws.deliver(data(6, new Uint8Array([1])), win(6, FLAG_FIN)); // sent before the refusal arrived: ignored
+  assert.deepEqual(ws.sentNow(), []);
+  assert.equal(s.error, undefined);
   s.close();
 });
 
 test("with no handlers, server-opened streams are refused at once", async () => {
   const { s, ws } = newSession();
   ws.deliver(win(2, FLAG_SYN));
-  const f = await ws.sent();
+  const [rst, f] = [await ws.sent(), await ws.sent()];
+  assert.deepEqual([rst.type, rst.streamID, fromBinary(StatusSchema, rst.body).code], [TYPE_RESET, 2, Code.NOT_FOUND]);
   assert.deepEqual([f.streamID, f.flags], [2, FLAG_RST]);
   s.close();
 });
@@ -694,6 +700,28 @@ test("a server-opened stream closed by its opener (CODE_OK reset) after its requ
   const msg = sizeDelimitedEncode(StringValueSchema, create(StringValueSchema, { value: "payload" }));
   ws.deliver(win(2, FLAG_SYN), data(2, req), data(2, msg), win(2, FLAG_FIN), reset(2, Code.OK));
   assert.equal(await seen, "payload null aborted=false");
+  s.close();
+});
+
+test("a reset frame then a yamux RST, a refusal at the SYN, fails open with the reset's status (SPEC.md §4.3, §6.4)", async () => {
+  const { s, ws } = newSession();
+  const opened = s.open("/busy");
+  const syn = await ws.sent();
+  await ws.sent(); // the open request
+  ws.deliver(reset(syn.streamID, Code.RESOURCE_EXHAUSTED, "too many concurrent streams (limit 4096)"), win(syn.streamID, FLAG_RST));
+  await assert.rejects(opened, (e: unknown) => {
+    assert.ok(e instanceof WsplexError);
+    assert.deepEqual([e.code, e.rawMessage, e.remote], [Code.RESOURCE_EXHAUSTED, "too many concurrent streams (limit 4096)", true]);
+    return true;
+  });
+  assert.deepEqual(ws.sentNow(), [], "no FIN after a yamux RST");
+
+  // After a CODE_OK reset, a yamux RST drops what was buffered and ends
+  // reads cleanly.
+  const { st, id } = await openOK(s, ws);
+  ws.deliver(data(id, new Uint8Array([1])), reset(id, Code.OK), win(id, FLAG_RST));
+  assert.equal(await st.read(), null);
+  await assert.rejects(st.write(new Uint8Array([1])), /peer closed/);
   s.close();
 });
 
