@@ -93,6 +93,7 @@ export interface OpenOptions {
 }
 
 const MAX_HEADER_SIZE = 16 * 1024;
+const GO_AWAY_PROTOCOL_ERROR = 1;
 const MAX_MESSAGE_SIZE = 1 << 20; // the Go server's default ReadLimit
 
 /** tokenProtocol returns the subprotocol that carries token (SPEC.md §2.1). */
@@ -404,6 +405,8 @@ export class Session implements StreamHost {
       }
     } catch (e) {
       if (e instanceof ProtocolError) {
+        // Session-fatal (SPEC.md §4.8): Go Away with code 1, then close 1002.
+        this.sendFrame({ type: TYPE_GO_AWAY, flags: 0, streamID: 0, length: GO_AWAY_PROTOCOL_ERROR });
         this.fail(1002, e.message, new WsplexError(Code.INTERNAL, `protocol error from server: ${e.message}`));
         return;
       }
@@ -438,7 +441,9 @@ export class Session implements StreamHost {
     }
     let s = this.streams.get(f.streamID);
     if (f.flags & FLAG_SYN) {
-      if (s || f.streamID % 2 === 1 || f.streamID === 0) throw new ProtocolError(`bad SYN for stream ${f.streamID}`);
+      if (f.streamID === 0) throw new ProtocolError("SYN for stream 0");
+      if (f.streamID % 2 === 1) throw new ProtocolError(`SYN for stream ${f.streamID}, an ID of the client's`);
+      if (s) throw new ProtocolError(`SYN for stream ${f.streamID}, which is open`);
       if (this.serverStreams >= this.maxServerStreams || !this.router.size) {
         // Refuse with a reason and a yamux RST, keeping nothing (SPEC.md §4.3).
         this.sendResetFrame(

@@ -245,26 +245,62 @@ test("data beyond the window ends the session with a protocol error", async () =
   await assert.rejects(s.open("/echo"));
 });
 
-test("malformed input from the server ends the session with a clear error, without hanging reads", async () => {
+test("session-fatal input: Go Away with code 1, then close 1002 with a reason, and no read hangs (SPEC.md §4.8)", async () => {
+  const goAway1 = "000300000000000000000001";
   const cases: [string, (ws: FakeSocket) => void, number, RegExp][] = [
     ["bad version", (ws) => ws.deliver(new Uint8Array([7, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0])), 1002, /unknown version 7/],
     ["bad type", (ws) => ws.deliver(new Uint8Array([0, 5, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0])), 1002, /unknown type 5/],
+    ["SYN for stream 0", (ws) => ws.deliver(win(0, FLAG_SYN)), 1002, /SYN for stream 0/],
+    ["SYN with the client's parity", (ws) => ws.deliver(win(3, FLAG_SYN)), 1002, /SYN for stream 3, an ID of the client's/],
+    ["SYN for an open stream", (ws) => ws.deliver(win(2, FLAG_SYN), win(2, FLAG_SYN)), 1002, /SYN for stream 2, which is open/],
+    ["SYN for this side's open stream", (ws) => ws.deliver(data(1, new Uint8Array([1]), FLAG_SYN)), 1002, /SYN for stream 1/],
+    ["data over the window", (ws) => ws.deliver(data(1, new Uint8Array(300 * KiB))), 1002, /beyond its window/],
+    ["data far over the window", (ws) => ws.deliver(encodeFrame({ type: TYPE_DATA, flags: 0, streamID: 1, length: 8 << 20 })), 1002, /beyond its window/],
     ["oversized reset", (ws) => ws.deliver(encodeFrame({ type: TYPE_RESET, flags: 0, streamID: 1, length: 16385 })), 1002, /reset frame body/],
     ["reset for stream 0", (ws) => ws.deliver(reset(0, Code.CANCELED)), 1002, /reset frame for stream 0/],
-    ["go away with error", (ws) => ws.deliver(encodeFrame({ type: TYPE_GO_AWAY, flags: 0, streamID: 0, length: 1 })), 1002, /go away with error code 1/],
+    ["go away with error", (ws) => ws.deliver(encodeFrame({ type: TYPE_GO_AWAY, flags: 0, streamID: 0, length: 2 })), 1002, /go away with error code 2/],
     ["second FIN", (ws) => ws.deliver(win(1, FLAG_FIN), win(1, FLAG_FIN)), 1002, /second FIN/],
     ["text message", (ws) => ws.onmessage?.({ data: "hello" }), 1003, /binary messages only/],
   ];
   for (const [name, bad, code, why] of cases) {
-    const { s, ws } = newSession();
+    const { s, ws } = newSession({ windowSize: 256 * KiB });
+    s.handle("/", () => new Promise(() => {}));
     const { st } = await openOK(s, ws);
     const pending = st.read();
+    ws.sentNow();
     bad(ws);
     assert.equal(ws.closedWith?.code, code, name);
     assert.match(ws.closedWith!.reason, why, name);
+    const sent = ws.sentNow().map((f) => hex(f.raw));
+    if (code === 1002) assert.equal(sent.at(-1), goAway1, `${name}: Go Away(1) is the last frame`);
+    else assert.ok(!sent.includes(goAway1), name);
     await assert.rejects(pending, (e: unknown) => e instanceof WsplexError, name);
     assert.ok(s.error, name);
+    await assert.rejects(s.open("/echo"), (e: unknown) => e instanceof WsplexError, name);
   }
+});
+
+test("frames for streams never opened or finished are ignored, except a SYN (SPEC.md §4.5)", async () => {
+  const { s, ws } = newSession({ windowSize: 256 * KiB });
+  const { st, id } = await openOK(s, ws);
+  ws.deliver(win(id, FLAG_FIN));
+  assert.equal(await st.read(), null);
+  st.close(); // both FINs: finished
+  ws.deliver(
+    data(id, new Uint8Array(10)),
+    win(id, FLAG_FIN),
+    win(id, FLAG_ACK, 1000),
+    data(41, new Uint8Array(300 * KiB)), // over any window, for nobody
+    encodeFrame({ type: TYPE_DATA, flags: FLAG_FIN, streamID: 43, length: 4 << 20 }),
+  );
+  ws.deliver(new Uint8Array(4 << 20)); // its body
+  ws.deliver(win(45, FLAG_RST), reset(47, Code.INTERNAL));
+  assert.equal(s.error, undefined);
+  assert.equal(ws.closedWith, undefined);
+  ws.sentNow();
+  const next = await openOK(s, ws); // still works
+  next.st.close();
+  s.close();
 });
 
 test("an oversized message resets the stream with RESOURCE_EXHAUSTED, and only that stream", async () => {
