@@ -94,6 +94,7 @@ export interface OpenOptions {
 
 const MAX_HEADER_SIZE = 16 * 1024;
 const GO_AWAY_PROTOCOL_ERROR = 1;
+const MAX_PONGS = 16; // Ping answers that may wait (SPEC.md §4.6)
 const MAX_MESSAGE_SIZE = 1 << 20; // the Go server's default ReadLimit
 
 /** tokenProtocol returns the subprotocol that carries token (SPEC.md §2.1). */
@@ -166,6 +167,7 @@ export class Session implements StreamHost {
   private ended: WsplexError | undefined;
   private readonly pings = new Map<number, { resolve: () => void; reject: (e: WsplexError) => void }>();
   private nextPing = 1;
+  private pongs: number[] = []; // values of Pings to answer
   /** Per stream: bytes consumed since the last window update. */
   private readonly unacked = new Map<number, number>();
 
@@ -403,6 +405,7 @@ export class Session implements StreamHost {
         this.onFrame(f);
         if (this.ended) return;
       }
+      this.answerPings();
     } catch (e) {
       if (e instanceof ProtocolError) {
         // Session-fatal (SPEC.md §4.8): Go Away with code 1, then close 1002.
@@ -417,8 +420,11 @@ export class Session implements StreamHost {
   private onFrame(f: Frame): void {
     switch (f.type) {
       case TYPE_PING:
-        if (f.flags & FLAG_SYN) this.sendFrame({ type: TYPE_PING, flags: FLAG_ACK, streamID: 0, length: f.length });
-        else if (f.flags & FLAG_ACK) this.pings.get(f.length)?.resolve();
+        if (f.flags & FLAG_SYN) {
+          // Answered once the message is handled; past 16 waiting answers
+          // a Ping is dropped, so that a flood cannot grow memory (SPEC.md §4.6).
+          if (this.pongs.length < MAX_PONGS) this.pongs.push(f.length);
+        } else if (f.flags & FLAG_ACK) this.pings.get(f.length)?.resolve();
         return;
       case TYPE_GO_AWAY:
         if (f.length === 0) {
@@ -551,6 +557,15 @@ export class Session implements StreamHost {
       .write(sizeDelimitedEncode(OpenResponseSchema, create(OpenResponseSchema, { status: { code, message } })))
       .catch(() => {})
       .finally(() => s.reset(code, message));
+  }
+
+  /** answerPings sends the Ping answers that wait, in one message. */
+  private answerPings(): void {
+    if (this.pongs.length === 0) return;
+    const out = new Uint8Array(HEADER_SIZE * this.pongs.length);
+    this.pongs.forEach((value, i) => out.set(encodeFrame({ type: TYPE_PING, flags: FLAG_ACK, streamID: 0, length: value }), i * HEADER_SIZE));
+    this.pongs = [];
+    if (!this.ended) this.ws.send(out);
   }
 
   /** fail ends the session after a protocol error by the server. */

@@ -44,7 +44,10 @@ class FakeSocket {
   private waiting: ((f: SentFrame) => void) | undefined;
   private frames: SentFrame[] = [];
 
+  messages = 0;
+
   send(data: Uint8Array): void {
+    this.messages++;
     this.reader.push(new Uint8Array(data));
     for (let next = this.reader.next(); next; next = this.reader.next()) {
       const f = { ...next, raw: encodeFrame(next, next.type === TYPE_DATA || next.type === TYPE_RESET ? next.body : undefined) };
@@ -375,6 +378,22 @@ test("Ping is answered with the same value, and ping() measures a round trip", a
   const ping = await ws.sent();
   ws.deliver(encodeFrame({ type: TYPE_PING, flags: FLAG_ACK, streamID: 0, length: ping.length }));
   assert.ok((await rtt) >= 0);
+  s.close();
+});
+
+test("Ping answers are bounded: at most 16 wait, more Pings are dropped (SPEC.md §4.6)", async () => {
+  const { s, ws } = newSession();
+  const flood = Array.from({ length: 1000 }, (_, i) => encodeFrame({ type: TYPE_PING, flags: FLAG_SYN, streamID: 0, length: i }));
+  ws.deliver(...flood);
+  const pongs = ws.sentNow();
+  assert.equal(pongs.length, 16);
+  assert.deepEqual(
+    pongs.map((f) => [f.type, f.flags, f.length]),
+    Array.from({ length: 16 }, (_, i) => [TYPE_PING, FLAG_ACK, i]),
+  );
+  assert.equal(ws.messages, 1, "answered in one message");
+  ws.deliver(encodeFrame({ type: TYPE_PING, flags: FLAG_SYN, streamID: 0, length: 7 }));
+  assert.deepEqual(ws.sentNow().map((f) => f.length), [7], "once written, answers resume");
   s.close();
 });
 
