@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 
 	"github.com/gorilla/websocket"
+	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/wsplex/wsplex"
@@ -34,12 +35,13 @@ type Server struct {
 	mu       sync.Mutex
 	progress map[*mux.Session]*atomic.Int64 // bytes /flood sent, per session
 	canceled chan string                    // how each /hang stream ended
+	closed   chan string                    // what each /closed stream saw
 }
 
 // NewServer returns a Server whose wsplex endpoint is /wsplex, whose plain
 // WebSocket endpoint is /ws-plain, and which serves files at other paths.
 func NewServer(files http.Handler) (*Server, error) {
-	s := &Server{progress: map[*mux.Session]*atomic.Int64{}, canceled: make(chan string, 16)}
+	s := &Server{progress: map[*mux.Session]*atomic.Int64{}, canceled: make(chan string, 16), closed: make(chan string, 16)}
 	routes := stream.NewRouter(&stream.Options{MaxMessageSize: MaxMessageSize})
 	routes.HandleFunc("/echo", echo)
 	routes.HandleFunc("/raw", func(ctx context.Context, st *stream.Stream) error {
@@ -63,6 +65,16 @@ func NewServer(files http.Handler) (*Server, error) {
 		select {
 		case why := <-s.canceled:
 			return st.Send(wrapperspb.String(why))
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	routes.HandleFunc("/status", status)
+	routes.HandleFunc("/closed", s.closedByPeer)
+	routes.HandleFunc("/last-closed", func(ctx context.Context, st *stream.Stream) error {
+		select {
+		case what := <-s.closed:
+			return st.Send(wrapperspb.String(what))
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -105,6 +117,43 @@ func echo(ctx context.Context, st *stream.Stream) error {
 			return err
 		}
 	}
+}
+
+// status sends one message, then ends the stream with a status that has
+// details and trailers.
+func status(ctx context.Context, st *stream.Stream) error {
+	if err := st.Send(wrapperspb.String("partial")); err != nil {
+		return err
+	}
+	detail, err := anypb.New(wrapperspb.String("retry later"))
+	if err != nil {
+		return err
+	}
+	return &wsplex.Error{
+		Code:     wsplex.CodeAborted,
+		Message:  "conflict",
+		Details:  []*anypb.Any{detail},
+		Trailers: wsplex.Metadata{"x-revision": {"7", "8"}},
+	}
+}
+
+// closedByPeer is for a client that sends a message, half-closes and
+// closes the stream (a CODE_OK reset): it reads the message and the end,
+// then sends until the peer's close fails its Send, and reports what it
+// saw, and whether its context still lives, to /last-closed.
+func (s *Server) closedByPeer(ctx context.Context, st *stream.Stream) error {
+	var m wrapperspb.StringValue
+	if err := st.Receive(&m); err != nil {
+		return err
+	}
+	end := st.Receive(new(wrapperspb.StringValue))
+	filler := wrapperspb.Bytes(make([]byte, 1024))
+	var sendErr error
+	for sendErr == nil {
+		sendErr = st.Send(filler) // fails once the peer's reset arrives
+	}
+	s.closed <- fmt.Sprintf("got %q, then %v; Send: %v; context: %v", m.Value, end, sendErr, ctx.Err())
+	return nil
 }
 
 // push opens n streams to the client, "/notify/0" and so on, sends one

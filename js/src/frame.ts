@@ -6,6 +6,8 @@ export const TYPE_DATA = 0;
 export const TYPE_WINDOW_UPDATE = 1;
 export const TYPE_PING = 2;
 export const TYPE_GO_AWAY = 3;
+/** wsplex's own frame: a stream's end with a status (SPEC.md §5). */
+export const TYPE_RESET = 4;
 
 export const FLAG_SYN = 0x1;
 export const FLAG_ACK = 0x2;
@@ -16,7 +18,9 @@ export const FLAG_RST = 0x8;
 export const INITIAL_WINDOW = 256 * 1024;
 
 /** The largest body of a wsplex reset frame (SPEC.md §5). */
-export const MAX_RESET_BODY = 4096;
+export const MAX_RESET_BODY = 16384;
+
+const EMPTY = new Uint8Array(0);
 
 export interface Header {
   type: number;
@@ -27,8 +31,13 @@ export interface Header {
 }
 
 export interface Frame extends Header {
-  /** The body of a Data frame; empty for other types. */
+  /** The body of a Data or Reset frame; empty for other types. */
   body: Uint8Array;
+  /**
+   * A Data body over the reader's limit is skipped, not buffered: body is
+   * empty, and length says how long it was.
+   */
+  skipped?: boolean;
 }
 
 /** ProtocolError is a violation of the wire protocol by the peer. */
@@ -65,11 +74,13 @@ export class FrameReader {
   private head = 0;
   private buffered = 0;
   private header: Header | undefined;
+  private skip = 0; // bytes of a skipped body still to come
 
   /**
-   * @param maxBody bounds a Data frame's body before it is buffered, so a
-   * peer cannot make the reader hold more than that; it is checked again
-   * per stream against the receive window.
+   * @param maxBody bounds the Data bodies buffered, so that a peer cannot
+   * make the reader hold more than that: a longer one is skipped as it
+   * arrives (Frame.skipped). The session checks every body against its
+   * stream's receive window.
    */
   constructor(private readonly maxBody: number) {}
 
@@ -81,6 +92,12 @@ export class FrameReader {
 
   /** next returns the next complete frame, or undefined until more arrives. */
   next(): Frame | undefined {
+    if (this.skip > 0) {
+      const n = Math.min(this.skip, this.buffered);
+      this.take(n, false);
+      this.skip -= n;
+      if (this.skip > 0) return undefined;
+    }
     if (!this.header) {
       if (this.buffered < HEADER_SIZE) return undefined;
       const b = this.take(HEADER_SIZE);
@@ -88,40 +105,46 @@ export class FrameReader {
       const version = v.getUint8(0);
       const type = v.getUint8(1);
       if (version !== 0) throw new ProtocolError(`frame with unknown version ${version}`);
-      if (type > TYPE_GO_AWAY) throw new ProtocolError(`frame with unknown type ${type}`);
+      if (type > TYPE_RESET) throw new ProtocolError(`frame with unknown type ${type}`);
       const h: Header = { type, flags: v.getUint16(2), streamID: v.getUint32(4), length: v.getUint32(8) };
-      if (h.type === TYPE_DATA) {
-        if (h.flags & FLAG_RST && h.length > MAX_RESET_BODY) {
+      if (h.type === TYPE_RESET) {
+        if (h.streamID === 0) throw new ProtocolError("reset frame for stream 0");
+        if (h.length > MAX_RESET_BODY) {
           throw new ProtocolError(`reset frame body of ${h.length} bytes exceeds ${MAX_RESET_BODY}`);
         }
-        if (h.length > this.maxBody) {
-          throw new ProtocolError(`data frame of ${h.length} bytes exceeds the receive window`);
-        }
+      } else if (h.type === TYPE_DATA && h.length > this.maxBody) {
+        // Beyond any window this side grants: fatal for a stream the
+        // session knows, ignored for others, and never held.
+        this.skip = h.length;
+        return { ...h, body: EMPTY, skipped: true };
       }
       this.header = h;
     }
     const h = this.header;
-    const size = h.type === TYPE_DATA ? h.length : 0;
+    const size = h.type === TYPE_DATA || h.type === TYPE_RESET ? h.length : 0;
     if (this.buffered < size) return undefined;
     this.header = undefined;
-    return { ...h, body: size > 0 ? this.take(size) : new Uint8Array(0) };
+    return { ...h, body: size > 0 ? this.take(size) : EMPTY };
   }
 
-  /** take removes and returns the first n buffered bytes (n <= buffered). */
-  private take(n: number): Uint8Array {
+  /**
+   * take removes the first n buffered bytes (n <= buffered) and returns
+   * them, or only drops them if keep is false.
+   */
+  private take(n: number, keep = true): Uint8Array {
     this.buffered -= n;
-    const first = this.chunks[this.head]!;
-    if (first.length >= n) {
+    const first = this.chunks[this.head];
+    if (first && first.length >= n) {
       if (first.length === n) this.drop();
       else this.chunks[this.head] = first.subarray(n);
       return first.subarray(0, n);
     }
-    const out = new Uint8Array(n);
+    const out = keep ? new Uint8Array(n) : EMPTY;
     let off = 0;
     while (off < n) {
       const c = this.chunks[this.head]!;
       const k = Math.min(c.length, n - off);
-      out.set(c.subarray(0, k), off);
+      if (keep) out.set(c.subarray(0, k), off);
       off += k;
       if (k === c.length) this.drop();
       else this.chunks[this.head] = c.subarray(k);

@@ -3,6 +3,7 @@ export { connect, tokenProtocol, Session, SUBPROTOCOL } from "./session.js";
 export type { ConnectOptions, OpenOptions, SessionOptions, WebSocketLike, WebSocketConstructor } from "./session.js";
 export { Stream } from "./stream.js";
 export { WsplexError, Code, codeName } from "./errors.js";
+export type { Status, WsplexErrorInit } from "./errors.js";
 export type { Metadata, MetadataInit } from "./metadata.js";
 export type { StreamHandler } from "./router.js";
 export * as wsplexv1 from "./gen/wsplex/v1/wsplex_pb.js";

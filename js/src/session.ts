@@ -1,7 +1,7 @@
-import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { create, fromBinary } from "@bufbuild/protobuf";
 import { sizeDelimitedEncode } from "@bufbuild/protobuf/wire";
 
-import { Code, WsplexError, statusOf } from "./errors.js";
+import { Code, WsplexError, encodeStatus, errorOf, status, statusFromProto, statusOf, type Status } from "./errors.js";
 import {
   FLAG_ACK,
   FLAG_FIN,
@@ -14,6 +14,7 @@ import {
   TYPE_DATA,
   TYPE_GO_AWAY,
   TYPE_PING,
+  TYPE_RESET,
   TYPE_WINDOW_UPDATE,
   encodeFrame,
   type Frame,
@@ -92,6 +93,8 @@ export interface OpenOptions {
 }
 
 const MAX_HEADER_SIZE = 16 * 1024;
+const GO_AWAY_PROTOCOL_ERROR = 1;
+const MAX_PONGS = 16; // Ping answers that may wait (SPEC.md §4.6)
 const MAX_MESSAGE_SIZE = 1 << 20; // the Go server's default ReadLimit
 
 /** tokenProtocol returns the subprotocol that carries token (SPEC.md §2.1). */
@@ -164,6 +167,7 @@ export class Session implements StreamHost {
   private ended: WsplexError | undefined;
   private readonly pings = new Map<number, { resolve: () => void; reject: (e: WsplexError) => void }>();
   private nextPing = 1;
+  private pongs: number[] = []; // values of Pings to answer
   /** Per stream: bytes consumed since the last window update. */
   private readonly unacked = new Map<number, number>();
 
@@ -249,7 +253,7 @@ export class Session implements StreamHost {
     try {
       await s.write(req);
       const resp = await s.readDelimited(MAX_HEADER_SIZE);
-      if (!resp) throw new WsplexError(Code.UNAVAILABLE, "peer ended the stream without answering", new Map(), true);
+      if (!resp) throw new WsplexError(Code.UNAVAILABLE, "peer ended the stream without answering", { remote: true });
       let answer;
       try {
         answer = fromBinary(OpenResponseSchema, resp);
@@ -259,10 +263,10 @@ export class Session implements StreamHost {
         throw err;
       }
       s.responseMetadata = metadataFromProto(answer.metadata);
-      const code = answer.status?.code ?? Code.OK;
-      if (code !== Code.OK) {
+      const st = statusFromProto(answer.status ?? create(StatusSchema));
+      if (st.code !== Code.OK) {
         s.finish(false); // the server resets the stream itself
-        throw new WsplexError(code, answer.status?.message ?? "", s.responseMetadata, true);
+        throw errorOf(st, { metadata: s.responseMetadata, remote: true });
       }
     } catch (e) {
       s.close();
@@ -337,17 +341,19 @@ export class Session implements StreamHost {
   }
 
   /** @internal */
-  sendReset(s: Stream, code: Code, message: string): void {
-    let body = toBinary(StatusSchema, create(StatusSchema, { code, message }));
-    if (body.length > 4096) {
-      body = toBinary(StatusSchema, create(StatusSchema, { code, message: message.slice(0, 1000) + "..." }));
-    }
-    this.sendFrame({ type: TYPE_DATA, flags: FLAG_RST, streamID: s.id, length: body.length }, body);
+  sendReset(s: Stream, st: Status): void {
+    this.sendResetFrame(s.id, st);
+  }
+
+  private sendResetFrame(id: number, st: Status): void {
+    const body = encodeStatus(st);
+    this.sendFrame({ type: TYPE_RESET, flags: 0, streamID: id, length: body.length }, body);
   }
 
   /** @internal */
   consumed(s: Stream, n: number): void {
-    if (this.ended || !this.streams.has(s.id)) return;
+    // Nothing more goes out on a stream after its reset (SPEC.md §5).
+    if (this.ended || !this.streams.has(s.id) || !s.acceptsData) return;
     const total = (this.unacked.get(s.id) ?? 0) + n;
     if (total >= this.windowSize / 2) {
       this.unacked.set(s.id, 0);
@@ -399,8 +405,11 @@ export class Session implements StreamHost {
         this.onFrame(f);
         if (this.ended) return;
       }
+      this.answerPings();
     } catch (e) {
       if (e instanceof ProtocolError) {
+        // Session-fatal (SPEC.md §4.8): Go Away with code 1, then close 1002.
+        this.sendFrame({ type: TYPE_GO_AWAY, flags: 0, streamID: 0, length: GO_AWAY_PROTOCOL_ERROR });
         this.fail(1002, e.message, new WsplexError(Code.INTERNAL, `protocol error from server: ${e.message}`));
         return;
       }
@@ -411,8 +420,11 @@ export class Session implements StreamHost {
   private onFrame(f: Frame): void {
     switch (f.type) {
       case TYPE_PING:
-        if (f.flags & FLAG_SYN) this.sendFrame({ type: TYPE_PING, flags: FLAG_ACK, streamID: 0, length: f.length });
-        else if (f.flags & FLAG_ACK) this.pings.get(f.length)?.resolve();
+        if (f.flags & FLAG_SYN) {
+          // Answered once the message is handled; past 16 waiting answers
+          // a Ping is dropped, so that a flood cannot grow memory (SPEC.md §4.6).
+          if (this.pongs.length < MAX_PONGS) this.pongs.push(f.length);
+        } else if (f.flags & FLAG_ACK) this.pings.get(f.length)?.resolve();
         return;
       case TYPE_GO_AWAY:
         if (f.length === 0) {
@@ -421,26 +433,31 @@ export class Session implements StreamHost {
         } else throw new ProtocolError(`go away with error code ${f.length}`);
         return;
     }
-    if (f.type === TYPE_DATA && f.flags & FLAG_RST) {
+    if (f.type === TYPE_RESET) {
       const s = this.streams.get(f.streamID);
-      if (!s) return; // stray reset for a finished stream
-      let code = Code.UNKNOWN;
-      let message = "reset frame body does not decode";
+      if (!s) return; // a stream this side does not know, or refused
+      let st: Status;
       try {
-        const st = fromBinary(StatusSchema, f.body);
-        code = st.code;
-        message = st.message;
-      } catch {
-        // keep UNKNOWN
+        st = statusFromProto(fromBinary(StatusSchema, f.body));
+      } catch (e) {
+        st = status(Code.UNKNOWN, `malformed reset status: ${e instanceof Error ? e.message : e}`);
       }
-      s.onReset(code, message);
+      s.onReset(st);
       return;
     }
     let s = this.streams.get(f.streamID);
     if (f.flags & FLAG_SYN) {
-      if (s || f.streamID % 2 === 1 || f.streamID === 0) throw new ProtocolError(`bad SYN for stream ${f.streamID}`);
+      if (f.streamID === 0) throw new ProtocolError("SYN for stream 0");
+      if (f.streamID % 2 === 1) throw new ProtocolError(`SYN for stream ${f.streamID}, an ID of the client's`);
+      if (s) throw new ProtocolError(`SYN for stream ${f.streamID}, which is open`);
       if (this.serverStreams >= this.maxServerStreams || !this.router.size) {
-        // Refuse without keeping anything (SPEC.md §4.7).
+        // Refuse with a reason and a yamux RST, keeping nothing (SPEC.md §4.3).
+        this.sendResetFrame(
+          f.streamID,
+          this.router.size
+            ? status(Code.RESOURCE_EXHAUSTED, `too many concurrent streams (limit ${this.maxServerStreams})`)
+            : status(Code.NOT_FOUND, "this client serves no streams"),
+        );
         this.sendFrame({ type: TYPE_WINDOW_UPDATE, flags: FLAG_RST, streamID: f.streamID, length: 0 });
         return;
       }
@@ -451,16 +468,18 @@ export class Session implements StreamHost {
       this.serve(s).catch(() => s!.close());
     }
     if (!s) return; // a frame for a stream already finished
+    if (f.flags & FLAG_RST) {
+      // A yamux-native RST, on a Window Update or a Data frame whose body
+      // is discarded (SPEC.md §4.7).
+      this.forget(s.id);
+      s.onRST();
+      return;
+    }
     if (f.type === TYPE_WINDOW_UPDATE) {
-      if (f.flags & FLAG_RST) {
-        this.forget(s.id);
-        s.onRefused(new WsplexError(Code.UNAVAILABLE, "stream refused by peer", new Map(), true));
-        return;
-      }
       if (f.length > 0) s.onWindowUpdate(f.length);
-    } else if (f.body.length > 0) {
-      const left = this.recvWindow.get(s.id)! - f.body.length;
-      if (left < 0) throw new ProtocolError(`stream ${s.id} sent ${f.body.length} bytes beyond its window`);
+    } else if (f.length > 0) {
+      const left = this.recvWindow.get(s.id)! - f.length;
+      if (left < 0) throw new ProtocolError(`stream ${s.id} sent ${f.length} bytes beyond its window`);
       this.recvWindow.set(s.id, left);
       s.onData(f.body);
     }
@@ -516,16 +535,20 @@ export class Session implements StreamHost {
     try {
       await s.write(sizeDelimitedEncode(OpenResponseSchema, create(OpenResponseSchema, { status: { code: Code.OK } })));
     } catch {
-      s.close(); // reset or session ended meanwhile
-      return;
+      // A peer that closed the stream (a CODE_OK reset) reads no answer,
+      // but what it sent is still served (SPEC.md §6.3).
+      if (!s.peerClosed) {
+        s.close(); // reset or session ended meanwhile
+        return;
+      }
     }
     try {
       await match.handler(s);
       s.closeWrite();
       s.close();
     } catch (e) {
-      const { code, message } = statusOf(e);
-      s.reset(code, message);
+      const st = statusOf(e);
+      s.reset(st.code, st.message, st);
     }
   }
 
@@ -534,6 +557,15 @@ export class Session implements StreamHost {
       .write(sizeDelimitedEncode(OpenResponseSchema, create(OpenResponseSchema, { status: { code, message } })))
       .catch(() => {})
       .finally(() => s.reset(code, message));
+  }
+
+  /** answerPings sends the Ping answers that wait, in one message. */
+  private answerPings(): void {
+    if (this.pongs.length === 0) return;
+    const out = new Uint8Array(HEADER_SIZE * this.pongs.length);
+    this.pongs.forEach((value, i) => out.set(encodeFrame({ type: TYPE_PING, flags: FLAG_ACK, streamID: 0, length: value }), i * HEADER_SIZE));
+    this.pongs = [];
+    if (!this.ended) this.ws.send(out);
   }
 
   /** fail ends the session after a protocol error by the server. */
@@ -562,7 +594,7 @@ export class Session implements StreamHost {
 
 function closeError(code: number, reason: string): WsplexError {
   if (code === 1000 || code === 1001) {
-    return new WsplexError(Code.UNAVAILABLE, `session closed by server${reason ? `: ${reason}` : ""}`, new Map(), true);
+    return new WsplexError(Code.UNAVAILABLE, `session closed by server${reason ? `: ${reason}` : ""}`, { remote: true });
   }
   return new WsplexError(Code.UNAVAILABLE, `connection lost (close code ${code}${reason ? `: ${reason}` : ""})`);
 }

@@ -1,8 +1,10 @@
 import { fromBinary, toBinary, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
 import { BinaryWriter } from "@bufbuild/protobuf/wire";
 
-import { Code, WsplexError } from "./errors.js";
-import type { Metadata } from "./metadata.js";
+import type { Any } from "@bufbuild/protobuf/wkt";
+
+import { Code, WsplexError, errorOf, type Status } from "./errors.js";
+import { toMetadata, type Metadata, type MetadataInit } from "./metadata.js";
 
 /** Limits of one stream. */
 export interface StreamLimits {
@@ -18,16 +20,11 @@ export interface StreamHost {
   /** Sends up to n bytes of data, at most the send window; resolves when queued. */
   sendData(s: Stream, data: Uint8Array): void;
   sendFIN(s: Stream): void;
-  sendReset(s: Stream, code: Code, message: string): void;
+  sendReset(s: Stream, st: Status): void;
   /** The application consumed n bytes: the peer may send more. */
   consumed(s: Stream, n: number): void;
   /** The largest Data body to send at once. */
   readonly maxFrameBody: number;
-}
-
-interface Status {
-  code: Code;
-  message: string;
 }
 
 /**
@@ -65,7 +62,7 @@ export class Stream {
   private localStatus: Status | undefined; // a reset this side sent
 
   private failure: WsplexError | undefined; // refused, session ended
-  private refused = false; // by a yamux RST: nothing more goes on the wire
+  private dropped = false; // by a yamux RST: nothing more goes on the wire
   private closed = false; // close was called
   private cleanups: (() => void)[] = [];
   private readonly abort = new AbortController();
@@ -80,6 +77,14 @@ export class Stream {
     this.sendWindow = initialWindow;
   }
 
+  /**
+   * The trailers the peer ended the stream with (a reset's status, OK or
+   * not), once reading ended; empty before, or if it sent none.
+   */
+  get trailers(): Metadata {
+    return new Map(this.remoteStatus?.trailers);
+  }
+
   /** An AbortSignal that fires when the stream is reset, refused or its session ends. */
   get signal(): AbortSignal {
     return this.abort.signal;
@@ -89,10 +94,8 @@ export class Stream {
 
   /** @internal */
   onData(body: Uint8Array): void {
-    if (this.localStatus || this.failure || this.closed) {
-      this.host.consumed(this, body.length); // discarded, but the window is the peer's
-      return;
-    }
+    if (!this.acceptsData) return; // discarded: after a reset, or once released
+
     this.queued += body.length;
     if (body.length < SMALL) {
       // Pack small bodies together: a chunk each would cost far more than
@@ -137,11 +140,14 @@ export class Stream {
     this.notify();
   }
 
-  /** @internal */
-  onReset(code: Code, message: string): void {
-    if (this.remoteStatus) return;
-    this.remoteStatus = { code, message };
-    if (code !== Code.OK) this.abort.abort(new WsplexError(code, message, new Map(), true));
+  /**
+   * @internal The peer's reset frame. Only the first counts, and none
+   * after this side reset or released the stream (SPEC.md §5).
+   */
+  onReset(st: Status): void {
+    if (this.remoteStatus || this.localStatus || this.failure || this.closed) return;
+    this.remoteStatus = st;
+    if (st.code !== Code.OK) this.abort.abort(errorOf(st, { remote: true }));
     this.notify();
     this.onWindowUpdate(0);
   }
@@ -156,11 +162,24 @@ export class Stream {
     this.cleanup();
   }
 
-  /** @internal A yamux RST refused the stream: it ends, and no FIN follows. */
-  onRefused(err: WsplexError): void {
-    this.refused = true;
+  /**
+   * @internal A yamux RST: the stream ends at once in both directions,
+   * its buffered data dropped, and no FIN follows. It reports the status
+   * of the peer's reset frame just before it (a refusal at the SYN), if
+   * any, or UNAVAILABLE (SPEC.md §4.7).
+   */
+  onRST(): void {
+    this.dropped = true;
     this.localFIN = this.remoteFIN = true;
-    this.onFail(err);
+    this.drop();
+    const rs = this.remoteStatus;
+    if (rs?.code === Code.OK) {
+      // Reads end cleanly, writes fail: as after the reset alone.
+      this.notify();
+      this.onWindowUpdate(0);
+      return;
+    }
+    this.onFail(rs ? errorOf(rs, { remote: true }) : new WsplexError(Code.UNAVAILABLE, "stream refused by peer", { remote: true }));
   }
 
   /** @internal Runs fn once the stream is done on this side. */
@@ -185,6 +204,20 @@ export class Stream {
     return this.remoteFIN;
   }
 
+  /**
+   * @internal Whether data the peer sends is still wanted: not after a
+   * reset either way, the peer's FIN, or close. No window is granted
+   * for a stream that wants none.
+   */
+  get acceptsData(): boolean {
+    return !this.localStatus && !this.remoteStatus && !this.failure && !this.closed && !this.remoteFIN;
+  }
+
+  /** @internal Whether the peer closed the stream with a CODE_OK reset: it reads no more. */
+  get peerClosed(): boolean {
+    return this.remoteStatus?.code === Code.OK;
+  }
+
   private notify(): void {
     const ws = this.waiters;
     this.waiters = [];
@@ -194,9 +227,7 @@ export class Stream {
   // --- reading ---
 
   private readError(): WsplexError | undefined {
-    if (this.localStatus && this.localStatus.code !== Code.OK) {
-      return new WsplexError(this.localStatus.code, this.localStatus.message);
-    }
+    if (this.localStatus && this.localStatus.code !== Code.OK) return errorOf(this.localStatus);
     if (this.failure) return this.failure;
     if (this.closed) return new WsplexError(Code.CANCELED, "read after close");
     return undefined;
@@ -213,7 +244,7 @@ export class Stream {
       if (err) throw err;
       if (this.queue.length > this.qHead) return true;
       const rs = this.remoteStatus;
-      if (rs && rs.code !== Code.OK) throw new WsplexError(rs.code, rs.message, new Map(), true);
+      if (rs && rs.code !== Code.OK) throw errorOf(rs, { remote: true });
       if (this.remoteFIN || this.localStatus) {
         this.sawEOF = true;
         return false;
@@ -351,7 +382,7 @@ export class Stream {
       return new WsplexError(this.localStatus.code === Code.OK ? Code.CANCELED : this.localStatus.code, this.localStatus.message || "stream closed");
     }
     const rs = this.remoteStatus;
-    if (rs) return new WsplexError(rs.code === Code.OK ? Code.CANCELED : rs.code, rs.code === Code.OK ? "peer closed the stream" : rs.message, new Map(), true);
+    if (rs) return rs.code === Code.OK ? new WsplexError(Code.CANCELED, "peer closed the stream", { remote: true }) : errorOf(rs, { remote: true });
     if (this.localFIN) return new WsplexError(Code.CANCELED, "write after closeWrite");
     return undefined;
   }
@@ -410,27 +441,34 @@ export class Stream {
   /** @internal finish closes; tell says whether an unread peer is told with a CODE_OK reset. */
   finish(tell: boolean): void {
     if (this.closed) return;
-    if (tell && !this.refused && !this.sawEOF && !this.localStatus && !this.remoteStatus && !this.failure) {
-      this.localStatus = { code: Code.OK, message: "" };
-      this.host.sendReset(this, Code.OK, "");
+    if (tell && !this.dropped && !this.sawEOF && !this.localStatus && !this.remoteStatus && !this.failure) {
+      this.localStatus = { code: Code.OK, message: "", details: [], trailers: new Map() };
+      this.host.sendReset(this, this.localStatus);
     }
     this.closed = true;
-    if (!this.refused) this.closeWrite();
+    if (!this.dropped) this.closeWrite();
     this.drop();
     this.notify();
     this.onWindowUpdate(0);
     this.cleanup();
   }
 
-  /** reset ends the stream with a status the peer sees, and releases it. */
-  reset(code: Code, message: string): void {
+  /**
+   * reset ends the stream with a status the peer sees, and releases it:
+   * the peer's reads end with it after the data sent before, and its
+   * writes fail. With Code.OK the peer reads a clean end of stream (and
+   * the trailers); details say more about an error, as in
+   * google.rpc.Status.
+   */
+  reset(code: Code, message = "", opts: { details?: Any[]; trailers?: MetadataInit } = {}): void {
     if (this.localStatus || this.failure || this.closed) {
-      if (!this.refused) this.closeWrite();
+      if (!this.dropped) this.closeWrite();
       return;
     }
-    this.localStatus = { code, message };
-    this.abort.abort(new WsplexError(code, message));
-    this.host.sendReset(this, code, message);
+    this.localStatus = { code, message, details: opts.details ?? [], trailers: toMetadata(opts.trailers) };
+    if (code !== Code.OK) this.abort.abort(errorOf(this.localStatus));
+    // After the peer's reset, only the FIN goes out (SPEC.md §5).
+    if (!this.remoteStatus) this.host.sendReset(this, this.localStatus);
     this.closeWrite();
     this.drop();
     this.notify();

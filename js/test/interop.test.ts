@@ -4,7 +4,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { create } from "@bufbuild/protobuf";
-import { BytesValueSchema, StringValueSchema } from "@bufbuild/protobuf/wkt";
+import { BytesValueSchema, StringValueSchema, anyUnpack } from "@bufbuild/protobuf/wkt";
 import WebSocket from "ws";
 
 import { Code, WsplexError, connect, type Session, type WebSocketConstructor } from "../src/index.js";
@@ -168,8 +168,63 @@ test("cancel reaches the Go handler's context", { skip }, async (t) => {
   st.cancel();
   const last = await s.open("/last-cancel");
   const why = (await last.receive(StringValueSchema))?.value ?? "";
-  assert.match(why, /stream reset by peer: canceled/);
+  assert.match(why, /^wsplex: canceled: canceled$/, "the handler's context ends with the client's status");
   last.close();
+});
+
+test("a Go handler's status reaches the client with its details and trailers", { skip }, async (t) => {
+  const s = await session(t);
+  const st = await s.open("/status");
+  assert.equal((await st.receive(StringValueSchema))?.value, "partial", "data sent before the reset comes first");
+  await assert.rejects(st.receive(StringValueSchema), (e: unknown) => {
+    assert.ok(e instanceof WsplexError);
+    assert.deepEqual([e.code, e.rawMessage, e.remote], [Code.ABORTED, "conflict", true]);
+    assert.equal(e.details.length, 1);
+    assert.equal(e.details[0]!.typeUrl, "type.googleapis.com/google.protobuf.StringValue");
+    assert.equal(anyUnpack(e.details[0]!, StringValueSchema)?.value, "retry later");
+    assert.deepEqual(e.trailers.get("x-revision"), ["7", "8"]);
+    return true;
+  });
+  assert.deepEqual(st.trailers.get("x-revision"), ["7", "8"]);
+  st.close();
+});
+
+test("closing a stream (a CODE_OK reset) leaves the Go handler running: it reads what was sent", { skip }, async (t) => {
+  const s = await session(t);
+  const st = await s.open("/closed");
+  await st.send(StringValueSchema, create(StringValueSchema, { value: "request" }));
+  st.closeWrite();
+  st.close(); // not read to the end: a CODE_OK reset, then nothing more
+  const last = await s.open("/last-closed");
+  assert.equal(
+    (await last.receive(StringValueSchema))?.value,
+    'got "request", then EOF; Send: wsplex: peer closed the stream; context: <nil>',
+  );
+  last.close();
+});
+
+test("a stream over the server's MaxStreams is refused at the SYN with its status", { skip }, async (t) => {
+  const s = await session(t);
+  const limit = 4096; // the Go default
+  // In batches: more than 256 SYNs at once would meet the server's other
+  // refusal, of streams waiting to be accepted (SPEC.md §4.3).
+  const held = [];
+  while (held.length < limit) {
+    held.push(...(await Promise.all(Array.from({ length: Math.min(200, limit - held.length) }, () => s.open("/echo")))));
+  }
+  await assert.rejects(s.open("/echo"), (e: unknown) => {
+    assert.ok(e instanceof WsplexError);
+    assert.deepEqual([e.code, e.rawMessage, e.remote], [Code.RESOURCE_EXHAUSTED, `too many concurrent streams (limit ${limit})`, true]);
+    return true;
+  });
+  // Once a stream is finished on both sides, there is room again.
+  const first = held[0]!;
+  first.closeWrite();
+  assert.equal(await first.receive(BytesValueSchema), null);
+  first.close();
+  const again = await s.open("/echo");
+  again.close();
+  for (const st of held) st.close();
 });
 
 test("an unknown name is refused with NOT_FOUND", { skip }, async (t) => {

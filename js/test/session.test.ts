@@ -3,9 +3,9 @@
 // server.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { create, toBinary } from "@bufbuild/protobuf";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { sizeDelimitedEncode } from "@bufbuild/protobuf/wire";
-import { StringValueSchema } from "@bufbuild/protobuf/wkt";
+import { StringValueSchema, anyPack, anyUnpack, type Any } from "@bufbuild/protobuf/wkt";
 
 import { Code, Session, WsplexError } from "../src/index.js";
 import {
@@ -18,6 +18,7 @@ import {
   TYPE_DATA,
   TYPE_GO_AWAY,
   TYPE_PING,
+  TYPE_RESET,
   TYPE_WINDOW_UPDATE,
   encodeFrame,
   type Frame,
@@ -25,6 +26,9 @@ import {
 import { OpenRequestSchema, OpenResponseSchema, StatusSchema } from "../src/gen/wsplex/v1/wsplex_pb.js";
 
 const KiB = 1024;
+
+/** A frame the client sent, with its bytes. */
+type SentFrame = Frame & { raw: Uint8Array };
 
 /** FakeSocket is a WebSocket whose peer is the test. */
 class FakeSocket {
@@ -37,12 +41,16 @@ class FakeSocket {
   onerror: ((ev: unknown) => void) | null = null;
   closedWith: { code: number; reason: string } | undefined;
   private reader = new FrameReader(1 << 30);
-  private waiting: ((f: Frame) => void) | undefined;
-  private frames: Frame[] = [];
+  private waiting: ((f: SentFrame) => void) | undefined;
+  private frames: SentFrame[] = [];
+
+  messages = 0;
 
   send(data: Uint8Array): void {
+    this.messages++;
     this.reader.push(new Uint8Array(data));
-    for (let f = this.reader.next(); f; f = this.reader.next()) {
+    for (let next = this.reader.next(); next; next = this.reader.next()) {
+      const f = { ...next, raw: encodeFrame(next, next.type === TYPE_DATA || next.type === TYPE_RESET ? next.body : undefined) };
       const w = this.waiting;
       this.waiting = undefined;
       if (w) w(f);
@@ -56,13 +64,13 @@ class FakeSocket {
   }
 
   /** sent returns the next frame the client sent. */
-  sent(): Promise<Frame> {
+  sent(): Promise<SentFrame> {
     const f = this.frames.shift();
     if (f) return Promise.resolve(f);
     return new Promise((resolve) => (this.waiting = resolve));
   }
   /** sentNow returns the frames sent so far. */
-  sentNow(): Frame[] {
+  sentNow(): SentFrame[] {
     return this.frames.splice(0);
   }
   /** deliver hands the client a binary message. */
@@ -91,6 +99,14 @@ function data(id: number, body: Uint8Array, flags = 0): Uint8Array {
 function win(id: number, flags: number, delta = 0): Uint8Array {
   return encodeFrame({ type: TYPE_WINDOW_UPDATE, flags, streamID: id, length: delta });
 }
+function reset(id: number, code: Code, message = "", more: { details?: Any[]; trailers?: Record<string, string[]> } = {}): Uint8Array {
+  const trailers = Object.fromEntries(Object.entries(more.trailers ?? {}).map(([k, values]) => [k, { values }]));
+  const body = toBinary(StatusSchema, create(StatusSchema, { code, message, details: more.details, trailers }));
+  return encodeFrame({ type: TYPE_RESET, flags: 0, streamID: id, length: body.length }, body);
+}
+function unhex(s: string): Uint8Array {
+  return new Uint8Array(Buffer.from(s.replace(/\s+/g, ""), "hex"));
+}
 function okResponse(): Uint8Array {
   return sizeDelimitedEncode(OpenResponseSchema, create(OpenResponseSchema, { status: { code: Code.OK } }));
 }
@@ -113,6 +129,7 @@ test("FrameReader parses frames split anywhere and packed together", () => {
     encodeFrame({ type: TYPE_DATA, flags: 0, streamID: 1, length: 3 }, new Uint8Array([1, 2, 3])),
     encodeFrame({ type: TYPE_PING, flags: FLAG_ACK, streamID: 0, length: 77 }),
     encodeFrame({ type: TYPE_DATA, flags: FLAG_FIN, streamID: 3, length: 0 }, new Uint8Array(0)),
+    encodeFrame({ type: TYPE_RESET, flags: 0, streamID: 3, length: 2 }, new Uint8Array([8, 1])),
   ];
   const wire = Buffer.concat(frames);
   for (let step = 1; step <= wire.length; step++) {
@@ -123,12 +140,13 @@ test("FrameReader parses frames split anywhere and packed together", () => {
       for (let f = r.next(); f; f = r.next()) got.push(f);
     }
     assert.deepEqual(
-      got.map((f) => [f.type, f.flags, f.streamID, f.type === TYPE_DATA ? hex(f.body) : f.length]),
+      got.map((f) => [f.type, f.flags, f.streamID, f.type === TYPE_DATA || f.type === TYPE_RESET ? hex(f.body) : f.length]),
       [
         [TYPE_WINDOW_UPDATE, FLAG_SYN, 1, 5],
         [TYPE_DATA, 0, 1, "010203"],
         [TYPE_PING, FLAG_ACK, 0, 77],
         [TYPE_DATA, FLAG_FIN, 3, ""],
+        [TYPE_RESET, 0, 3, "0801"],
       ],
       `split every ${step} bytes`,
     );
@@ -138,9 +156,9 @@ test("FrameReader parses frames split anywhere and packed together", () => {
 test("FrameReader rejects bad headers before buffering their bodies", () => {
   const cases: [Uint8Array, RegExp][] = [
     [new Uint8Array([1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0]), /unknown version 1/],
-    [new Uint8Array([0, 9, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0]), /unknown type 9/],
-    [encodeFrame({ type: TYPE_DATA, flags: FLAG_RST, streamID: 1, length: 4097 }), /reset frame body of 4097 bytes/],
-    [encodeFrame({ type: TYPE_DATA, flags: 0, streamID: 1, length: 2 << 20 }), /exceeds the receive window/],
+    [new Uint8Array([0, 5, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0]), /unknown type 5/],
+    [encodeFrame({ type: TYPE_RESET, flags: 0, streamID: 1, length: 16385 }), /reset frame body of 16385 bytes exceeds 16384/],
+    [encodeFrame({ type: TYPE_RESET, flags: 0, streamID: 0, length: 2 }), /reset frame for stream 0/],
   ];
   for (const [header, want] of cases) {
     const r = new FrameReader(1 << 20);
@@ -174,8 +192,7 @@ test("a refusal rejects open with the peer's status and metadata", async () => {
     status: { code: Code.NOT_FOUND, message: 'no handler for stream "/nope"' },
     metadata: { hint: { values: ["try /echo"] } },
   });
-  const status = toBinary(StatusSchema, create(StatusSchema, { code: Code.NOT_FOUND, message: "no handler" }));
-  ws.deliver(win(1, FLAG_ACK), data(1, sizeDelimitedEncode(OpenResponseSchema, resp)), data(1, status, FLAG_RST), win(1, FLAG_FIN));
+  ws.deliver(win(1, FLAG_ACK), data(1, sizeDelimitedEncode(OpenResponseSchema, resp)), reset(1, Code.NOT_FOUND, "no handler"), win(1, FLAG_FIN));
   await assert.rejects(opened, (e: unknown) => {
     assert.ok(e instanceof WsplexError);
     assert.equal(e.code, Code.NOT_FOUND);
@@ -231,25 +248,62 @@ test("data beyond the window ends the session with a protocol error", async () =
   await assert.rejects(s.open("/echo"));
 });
 
-test("malformed input from the server ends the session with a clear error, without hanging reads", async () => {
+test("session-fatal input: Go Away with code 1, then close 1002 with a reason, and no read hangs (SPEC.md §4.8)", async () => {
+  const goAway1 = "000300000000000000000001";
   const cases: [string, (ws: FakeSocket) => void, number, RegExp][] = [
     ["bad version", (ws) => ws.deliver(new Uint8Array([7, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0])), 1002, /unknown version 7/],
-    ["bad type", (ws) => ws.deliver(new Uint8Array([0, 4, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0])), 1002, /unknown type 4/],
-    ["oversized reset", (ws) => ws.deliver(encodeFrame({ type: TYPE_DATA, flags: FLAG_RST, streamID: 1, length: 5000 })), 1002, /reset frame body/],
-    ["go away with error", (ws) => ws.deliver(encodeFrame({ type: TYPE_GO_AWAY, flags: 0, streamID: 0, length: 1 })), 1002, /go away with error code 1/],
+    ["bad type", (ws) => ws.deliver(new Uint8Array([0, 5, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0])), 1002, /unknown type 5/],
+    ["SYN for stream 0", (ws) => ws.deliver(win(0, FLAG_SYN)), 1002, /SYN for stream 0/],
+    ["SYN with the client's parity", (ws) => ws.deliver(win(3, FLAG_SYN)), 1002, /SYN for stream 3, an ID of the client's/],
+    ["SYN for an open stream", (ws) => ws.deliver(win(2, FLAG_SYN), win(2, FLAG_SYN)), 1002, /SYN for stream 2, which is open/],
+    ["SYN for this side's open stream", (ws) => ws.deliver(data(1, new Uint8Array([1]), FLAG_SYN)), 1002, /SYN for stream 1/],
+    ["data over the window", (ws) => ws.deliver(data(1, new Uint8Array(300 * KiB))), 1002, /beyond its window/],
+    ["data far over the window", (ws) => ws.deliver(encodeFrame({ type: TYPE_DATA, flags: 0, streamID: 1, length: 8 << 20 })), 1002, /beyond its window/],
+    ["oversized reset", (ws) => ws.deliver(encodeFrame({ type: TYPE_RESET, flags: 0, streamID: 1, length: 16385 })), 1002, /reset frame body/],
+    ["reset for stream 0", (ws) => ws.deliver(reset(0, Code.CANCELED)), 1002, /reset frame for stream 0/],
+    ["go away with error", (ws) => ws.deliver(encodeFrame({ type: TYPE_GO_AWAY, flags: 0, streamID: 0, length: 2 })), 1002, /go away with error code 2/],
     ["second FIN", (ws) => ws.deliver(win(1, FLAG_FIN), win(1, FLAG_FIN)), 1002, /second FIN/],
     ["text message", (ws) => ws.onmessage?.({ data: "hello" }), 1003, /binary messages only/],
   ];
   for (const [name, bad, code, why] of cases) {
-    const { s, ws } = newSession();
+    const { s, ws } = newSession({ windowSize: 256 * KiB });
+    s.handle("/", () => new Promise(() => {}));
     const { st } = await openOK(s, ws);
     const pending = st.read();
+    ws.sentNow();
     bad(ws);
     assert.equal(ws.closedWith?.code, code, name);
     assert.match(ws.closedWith!.reason, why, name);
+    const sent = ws.sentNow().map((f) => hex(f.raw));
+    if (code === 1002) assert.equal(sent.at(-1), goAway1, `${name}: Go Away(1) is the last frame`);
+    else assert.ok(!sent.includes(goAway1), name);
     await assert.rejects(pending, (e: unknown) => e instanceof WsplexError, name);
     assert.ok(s.error, name);
+    await assert.rejects(s.open("/echo"), (e: unknown) => e instanceof WsplexError, name);
   }
+});
+
+test("frames for streams never opened or finished are ignored, except a SYN (SPEC.md §4.5)", async () => {
+  const { s, ws } = newSession({ windowSize: 256 * KiB });
+  const { st, id } = await openOK(s, ws);
+  ws.deliver(win(id, FLAG_FIN));
+  assert.equal(await st.read(), null);
+  st.close(); // both FINs: finished
+  ws.deliver(
+    data(id, new Uint8Array(10)),
+    win(id, FLAG_FIN),
+    win(id, FLAG_ACK, 1000),
+    data(41, new Uint8Array(300 * KiB)), // over any window, for nobody
+    encodeFrame({ type: TYPE_DATA, flags: FLAG_FIN, streamID: 43, length: 4 << 20 }),
+  );
+  ws.deliver(new Uint8Array(4 << 20)); // its body
+  ws.deliver(win(45, FLAG_RST), reset(47, Code.INTERNAL));
+  assert.equal(s.error, undefined);
+  assert.equal(ws.closedWith, undefined);
+  ws.sentNow();
+  const next = await openOK(s, ws); // still works
+  next.st.close();
+  s.close();
 });
 
 test("an oversized message resets the stream with RESOURCE_EXHAUSTED, and only that stream", async () => {
@@ -259,9 +313,9 @@ test("an oversized message resets the stream with RESOURCE_EXHAUSTED, and only t
   ws.sentNow();
   ws.deliver(data(id, new Uint8Array([0xe9, 0x07]))); // length 1001
   await assert.rejects(st.receive(StringValueSchema), (e: unknown) => e instanceof WsplexError && e.code === Code.RESOURCE_EXHAUSTED);
-  const reset = ws.sentNow().find((f) => f.type === TYPE_DATA && f.flags === FLAG_RST);
-  assert.ok(reset, "a reset frame was sent");
-  assert.equal(reset.streamID, id);
+  const rst = ws.sentNow().find((f) => f.type === TYPE_RESET);
+  assert.ok(rst, "a reset frame was sent");
+  assert.deepEqual([rst.flags, rst.streamID], [0, id]);
   ws.deliver(data(other.id, sizeDelimitedEncode(StringValueSchema, create(StringValueSchema, { value: "fine" }))));
   assert.equal((await other.st.receive(StringValueSchema))?.value, "fine");
   s.close();
@@ -300,8 +354,8 @@ test("server-opened streams are ACKed at once, routed by pattern, and refused wh
   await ws.sent(); // ACK
   const refusal = await ws.sent();
   assert.match(Buffer.from(refusal.body).toString(), /no handler for stream "\/elsewhere"/);
-  const reset = await ws.sent();
-  assert.equal(reset.flags, FLAG_RST);
+  const rst = await ws.sent();
+  assert.deepEqual([rst.type, rst.flags], [TYPE_RESET, 0]);
   s.close();
 });
 
@@ -324,6 +378,22 @@ test("Ping is answered with the same value, and ping() measures a round trip", a
   const ping = await ws.sent();
   ws.deliver(encodeFrame({ type: TYPE_PING, flags: FLAG_ACK, streamID: 0, length: ping.length }));
   assert.ok((await rtt) >= 0);
+  s.close();
+});
+
+test("Ping answers are bounded: at most 16 wait, more Pings are dropped (SPEC.md §4.6)", async () => {
+  const { s, ws } = newSession();
+  const flood = Array.from({ length: 1000 }, (_, i) => encodeFrame({ type: TYPE_PING, flags: FLAG_SYN, streamID: 0, length: i }));
+  ws.deliver(...flood);
+  const pongs = ws.sentNow();
+  assert.equal(pongs.length, 16);
+  assert.deepEqual(
+    pongs.map((f) => [f.type, f.flags, f.length]),
+    Array.from({ length: 16 }, (_, i) => [TYPE_PING, FLAG_ACK, i]),
+  );
+  assert.equal(ws.messages, 1, "answered in one message");
+  ws.deliver(encodeFrame({ type: TYPE_PING, flags: FLAG_SYN, streamID: 0, length: 7 }));
+  assert.deepEqual(ws.sentNow().map((f) => f.length), [7], "once written, answers resume");
   s.close();
 });
 
@@ -380,22 +450,28 @@ test("server pushes still work after Go Away, which stops only new opens from th
   s.close();
 });
 
-test("server-opened streams beyond maxServerStreams are refused with a yamux RST and not kept", async () => {
+test("server-opened streams beyond maxServerStreams are refused with a reset frame and a yamux RST, and not kept (SPEC.md §4.3)", async () => {
   const { s, ws } = newSession({ maxServerStreams: 2 });
   s.handle("/", async () => new Promise(() => {})); // holds its streams
   ws.deliver(win(2, FLAG_SYN), win(4, FLAG_SYN), win(6, FLAG_SYN));
-  const frames = [await ws.sent(), await ws.sent(), await ws.sent()];
+  const frames = [await ws.sent(), await ws.sent(), await ws.sent(), await ws.sent()];
   assert.deepEqual(
-    frames.map((f) => [f.streamID, f.flags]),
-    [[2, FLAG_ACK], [4, FLAG_ACK], [6, FLAG_RST]],
+    frames.map((f) => [f.type, f.streamID, f.flags]),
+    [[TYPE_WINDOW_UPDATE, 2, FLAG_ACK], [TYPE_WINDOW_UPDATE, 4, FLAG_ACK], [TYPE_RESET, 6, 0], [TYPE_WINDOW_UPDATE, 6, FLAG_RST]],
   );
+  const why = fromBinary(StatusSchema, frames[2]!.body);
+  assert.deepEqual([why.code, why.message], [Code.RESOURCE_EXHAUSTED, "too many concurrent streams (limit 2)"]);
+  ws.deliver(data(6, new Uint8Array([1])), win(6, FLAG_FIN)); // sent before the refusal arrived: ignored
+  assert.deepEqual(ws.sentNow(), []);
+  assert.equal(s.error, undefined);
   s.close();
 });
 
 test("with no handlers, server-opened streams are refused at once", async () => {
   const { s, ws } = newSession();
   ws.deliver(win(2, FLAG_SYN));
-  const f = await ws.sent();
+  const [rst, f] = [await ws.sent(), await ws.sent()];
+  assert.deepEqual([rst.type, rst.streamID, fromBinary(StatusSchema, rst.body).code], [TYPE_RESET, 2, Code.NOT_FOUND]);
   assert.deepEqual([f.streamID, f.flags], [2, FLAG_RST]);
   s.close();
 });
@@ -427,8 +503,7 @@ test("ping times out without an answer", async () => {
 test("a reset delivers earlier data, then its status; close after a CODE_OK reset is clean", async () => {
   const { s, ws } = newSession();
   const { st, id } = await openOK(s, ws);
-  const status = toBinary(StatusSchema, create(StatusSchema, { code: Code.CANCELED, message: "bye" }));
-  ws.deliver(data(id, new Uint8Array([9])), data(id, status, FLAG_RST), win(id, FLAG_FIN));
+  ws.deliver(data(id, new Uint8Array([9])), reset(id, Code.CANCELED, "bye"), win(id, FLAG_FIN));
   assert.deepEqual(await st.read(), new Uint8Array([9]));
   await assert.rejects(st.read(), (e: unknown) => e instanceof WsplexError && e.code === Code.CANCELED && e.rawMessage === "bye");
   await assert.rejects(st.write(new Uint8Array([1])), (e: unknown) => e instanceof WsplexError && e.code === Code.CANCELED);
@@ -441,9 +516,267 @@ test("close before the end tells the peer with a CODE_OK reset, then FIN (SPEC.m
   const { st, id } = await openOK(s, ws);
   ws.sentNow();
   st.close();
-  const [reset, fin] = ws.sentNow();
-  assert.deepEqual([reset!.type, reset!.flags, reset!.streamID, reset!.body.length], [TYPE_DATA, FLAG_RST, id, 0]);
+  const [rst, fin] = ws.sentNow();
+  assert.deepEqual([rst!.type, rst!.flags, rst!.streamID, rst!.body.length], [TYPE_RESET, 0, id, 0]);
   assert.deepEqual([fin!.type, fin!.flags, fin!.streamID], [TYPE_WINDOW_UPDATE, FLAG_FIN, id]);
+  s.close();
+});
+
+test("a Data frame with the RST flag is a yamux-native RST, its body discarded (SPEC.md §4.7)", async () => {
+  const { s, ws } = newSession();
+  const { st, id } = await openOK(s, ws);
+  ws.sentNow();
+  const status = toBinary(StatusSchema, create(StatusSchema, { code: Code.CANCELED, message: "not a status" }));
+  ws.deliver(data(id, new Uint8Array([1, 2])), data(id, status, FLAG_RST));
+  await assert.rejects(st.read(), (e: unknown) => e instanceof WsplexError && e.code === Code.UNAVAILABLE && /refused/.test(e.message));
+  st.close();
+  assert.deepEqual(ws.sentNow(), [], "no reset or FIN after a yamux RST");
+  s.close();
+});
+
+test("FrameReader skips a Data body over its limit as it arrives, without holding it", () => {
+  const r = new FrameReader(1000);
+  r.push(encodeFrame({ type: TYPE_DATA, flags: 0, streamID: 7, length: 5000 }));
+  const f = r.next();
+  assert.deepEqual([f?.type, f?.streamID, f?.length, f?.body.length, f?.skipped], [TYPE_DATA, 7, 5000, 0, true]);
+  r.push(new Uint8Array(4999));
+  assert.equal(r.next(), undefined);
+  r.push(Buffer.concat([new Uint8Array(1), encodeFrame({ type: TYPE_PING, flags: FLAG_SYN, streamID: 0, length: 5 })]));
+  const ping = r.next();
+  assert.deepEqual([ping?.type, ping?.length], [TYPE_PING, 5], "the frame after the skipped body");
+});
+
+test("a reset's status over 16 KiB is cut on a UTF-8 boundary and says so (SPEC.md §5)", async () => {
+  const { s, ws } = newSession();
+  const { st, id } = await openOK(s, ws);
+  ws.sentNow();
+  st.reset(Code.INTERNAL, "é".repeat(10_000), { details: [why("d")], trailers: { k: "v" } }); // 20,000 bytes of two-byte characters
+  const [rst] = ws.sentNow();
+  assert.deepEqual([rst!.type, rst!.flags, rst!.streamID], [TYPE_RESET, 0, id]);
+  assert.ok(rst!.body.length <= 16384, `a ${rst!.body.length}-byte status`);
+  const got = fromBinary(StatusSchema, rst!.body);
+  assert.equal(got.code, Code.INTERNAL);
+  assert.match(got.message, /^(é)+\.\.\. \[status over 16 KiB: details and trailers dropped\]$/);
+  assert.deepEqual([got.details.length, Object.keys(got.trailers).length], [0, 0], "details and trailers dropped");
+  s.close();
+});
+
+test("SPEC.md §11: the client's bytes of the worked example, a refusal, a cancel and an early close", async () => {
+  // windowSize 256 KiB: the SYN grants nothing beyond the initial window,
+  // as in the example (the default window adds its extra to the SYN).
+  const { s, ws } = newSession({ windowSize: 256 * KiB });
+  const opened = s.open("/echo");
+  assert.equal(hex((await ws.sent()).raw), "000100010000000100000000", "1: SYN, +0");
+  assert.equal(hex((await ws.sent()).raw), "0000000000000001000000080" + "70a052f6563686f", "2: OpenRequest");
+  ws.deliver(unhex("00 01 00 02 00 00 00 01 00 00 00 00"));
+  ws.deliver(unhex("00 00 00 00 00 00 00 01 00 00 00 03 02 0a 00"));
+  ws.deliver(unhex("00 00 00 00 00 00 00 01 00 00 00 08 07 0a 05 68 65 6c 6c 6f"));
+  const echo = await opened;
+  await echo.send(StringValueSchema, create(StringValueSchema, { value: "hello" }));
+  assert.equal(hex((await ws.sent()).raw), "000000000000000100000008070a0568656c6c6f", "3: the message");
+  assert.equal((await echo.receive(StringValueSchema))?.value, "hello");
+  echo.closeWrite();
+  assert.equal(hex((await ws.sent()).raw), "000100040000000100000000", "7: FIN");
+  ws.deliver(unhex("00 01 00 04 00 00 00 01 00 00 00 00"));
+  assert.equal(await echo.receive(StringValueSchema), null);
+  echo.close();
+  assert.deepEqual(ws.sentNow(), [], "nothing after both FINs");
+
+  // A refused stream.
+  const nope = s.open("/nope");
+  await ws.sent();
+  await ws.sent();
+  ws.deliver(unhex("00 01 00 02 00 00 00 03 00 00 00 00"));
+  ws.deliver(
+    unhex(`00 00 00 00 00 00 00 03 00 00 00 24
+      23 0a 21 08 05 12 1d 6e 6f 20 68 61 6e 64 6c 65 72 20 66 6f 72 20 73 74 72 65 61 6d 20 22 2f 6e 6f 70 65 22`),
+  );
+  ws.deliver(
+    unhex(`00 04 00 00 00 00 00 03 00 00 00 21
+      08 05 12 1d 6e 6f 20 68 61 6e 64 6c 65 72 20 66 6f 72 20 73 74 72 65 61 6d 20 22 2f 6e 6f 70 65 22`),
+  );
+  ws.deliver(unhex("00 01 00 04 00 00 00 03 00 00 00 00"));
+  await assert.rejects(nope, (e: unknown) => e instanceof WsplexError && e.code === Code.NOT_FOUND && e.rawMessage === 'no handler for stream "/nope"');
+  assert.deepEqual(ws.sentNow().map((f) => hex(f.raw)), ["000100040000000300000000"], "the client's FIN");
+
+  // A cancelled stream, and one closed early.
+  const cancelled = await openOK(s, ws);
+  ws.sentNow();
+  cancelled.st.cancel();
+  assert.deepEqual(ws.sentNow().map((f) => hex(f.raw)), ["00040000000000050000000c080112086361" + "6e63656c6564", "000100040000000500000000"]);
+  const early = await openOK(s, ws);
+  ws.sentNow();
+  early.st.close();
+  assert.deepEqual(ws.sentNow().map((f) => hex(f.raw)), ["000400000000000700000000", "000100040000000700000000"]);
+  s.close();
+});
+
+/** why packs a detail message. */
+function why(value: string): Any {
+  return anyPack(StringValueSchema, create(StringValueSchema, { value }));
+}
+
+test("a reset's details and trailers reach the application, and an unknown code reads as UNKNOWN (SPEC.md §5, §9)", async () => {
+  const { s, ws } = newSession();
+  const { st, id } = await openOK(s, ws);
+  ws.deliver(reset(id, 99 as Code, "from the future", { details: [why("because")], trailers: { "x-k": ["a", "b"] } }), win(id, FLAG_FIN));
+  await assert.rejects(st.read(), (e: unknown) => {
+    assert.ok(e instanceof WsplexError);
+    assert.deepEqual([e.code, e.rawMessage, e.remote], [Code.UNKNOWN, "unknown code 99: from the future", true]);
+    assert.equal(e.details.length, 1);
+    assert.equal(anyUnpack(e.details[0]!, StringValueSchema)?.value, "because");
+    assert.deepEqual(e.trailers.get("x-k"), ["a", "b"]);
+    return true;
+  });
+  assert.deepEqual(st.trailers.get("x-k"), ["a", "b"], "stream.trailers");
+
+  // A refused open carries the status's details and trailers too.
+  const opened = s.open("/nope");
+  const syn = await ws.sent();
+  await ws.sent();
+  const resp = create(OpenResponseSchema, {
+    status: { code: Code.PERMISSION_DENIED, message: "no", details: [why("policy")], trailers: { t: { values: ["1"] } } },
+    metadata: { m: { values: ["2"] } },
+  });
+  ws.deliver(win(syn.streamID, FLAG_ACK), data(syn.streamID, sizeDelimitedEncode(OpenResponseSchema, resp)));
+  await assert.rejects(opened, (e: unknown) => {
+    assert.ok(e instanceof WsplexError);
+    assert.equal(e.code, Code.PERMISSION_DENIED);
+    assert.equal(anyUnpack(e.details[0]!, StringValueSchema)?.value, "policy");
+    assert.deepEqual([e.trailers.get("t"), e.metadata.get("m")], [["1"], ["2"]]);
+    return true;
+  });
+  s.close();
+});
+
+test("a CODE_OK reset with trailers: reads deliver the data, then end normally; writes fail; the work goes on (SPEC.md §5)", async () => {
+  const { s, ws } = newSession();
+  const { st, id } = await openOK(s, ws);
+  ws.deliver(data(id, new Uint8Array([7])), reset(id, Code.OK, "", { trailers: { done: ["yes"] } }), win(id, FLAG_FIN));
+  assert.deepEqual(await st.read(), new Uint8Array([7]));
+  assert.equal(await st.read(), null, "end of stream, not an error");
+  assert.deepEqual(st.trailers.get("done"), ["yes"]);
+  await assert.rejects(st.write(new Uint8Array([1])), (e: unknown) => e instanceof WsplexError && /peer closed/.test(e.message));
+  assert.equal(st.signal.aborted, false, "the stream's work is not cancelled");
+  s.close();
+});
+
+test("reset and a handler's thrown WsplexError send details and trailers; a CODE_OK reset may carry trailers", async () => {
+  const { s, ws } = newSession();
+  const { st, id } = await openOK(s, ws);
+  ws.sentNow();
+  st.reset(Code.ABORTED, "conflict", { details: [why("retry")], trailers: { "X-Rev": "7" } });
+  const [rst, fin] = ws.sentNow();
+  assert.deepEqual([rst!.type, rst!.streamID, fin!.flags], [TYPE_RESET, id, FLAG_FIN]);
+  const sent = fromBinary(StatusSchema, rst!.body);
+  assert.deepEqual([sent.code, sent.message, sent.trailers["x-rev"]?.values], [Code.ABORTED, "conflict", ["7"]]);
+  assert.equal(anyUnpack(sent.details[0]!, StringValueSchema)?.value, "retry");
+
+  const clean = await openOK(s, ws);
+  ws.sentNow();
+  clean.st.reset(Code.OK, "", { trailers: { sum: "42" } });
+  const [okReset] = ws.sentNow();
+  assert.deepEqual(fromBinary(StatusSchema, okReset!.body).trailers["sum"]?.values, ["42"]);
+  assert.equal(clean.st.signal.aborted, false, "ending cleanly cancels nothing");
+  assert.equal(await clean.st.read(), null, "this side's reads end cleanly");
+
+  s.handle("/fail", async () => {
+    throw new WsplexError(Code.FAILED_PRECONDITION, "not now", { details: [why("later")], trailers: { k: "v" } });
+  });
+  ws.deliver(win(2, FLAG_SYN), data(2, sizeDelimitedEncode(OpenRequestSchema, create(OpenRequestSchema, { name: "/fail" }))));
+  let f = await ws.sent();
+  while (f.type !== TYPE_RESET) f = await ws.sent();
+  const thrown = fromBinary(StatusSchema, f.body);
+  assert.deepEqual([f.streamID, thrown.code, thrown.message, thrown.trailers["k"]?.values], [2, Code.FAILED_PRECONDITION, "not now", ["v"]]);
+  assert.equal(anyUnpack(thrown.details[0]!, StringValueSchema)?.value, "later");
+  s.close();
+});
+
+test("data after a reset is discarded; a second reset, or one for an unknown stream, is ignored (SPEC.md §5)", async () => {
+  const { s, ws } = newSession();
+  const { st, id } = await openOK(s, ws);
+  ws.deliver(data(id, new Uint8Array([1])), reset(id, Code.ABORTED, "first"), data(id, new Uint8Array([2])), reset(id, Code.INTERNAL, "second"));
+  ws.deliver(reset(99, Code.INTERNAL, "nobody's"), reset(4, Code.INTERNAL, "never opened"));
+  assert.deepEqual(await st.read(), new Uint8Array([1]));
+  await assert.rejects(st.read(), (e: unknown) => e instanceof WsplexError && e.code === Code.ABORTED && e.rawMessage === "first");
+  assert.equal(s.error, undefined, "the session goes on");
+  s.close();
+});
+
+test("a reset from the peer after this side's own is ignored: each keeps the status it sent (SPEC.md §5)", async () => {
+  const { s, ws } = newSession();
+  const { st, id } = await openOK(s, ws);
+  st.reset(Code.OK, "", { trailers: { k: "v" } }); // ends cleanly
+  ws.deliver(reset(id, Code.CANCELED, "crossed"), win(id, FLAG_FIN));
+  assert.equal(await st.read(), null, "still this side's clean end");
+  assert.equal(st.signal.aborted, false, "the peer's reset cancels nothing");
+  assert.equal(st.trailers.size, 0);
+  s.close();
+});
+
+test("after the peer's reset, a local reset sends only FIN (SPEC.md §5)", async () => {
+  const { s, ws } = newSession();
+  const { st, id } = await openOK(s, ws);
+  ws.sentNow();
+  ws.deliver(reset(id, Code.UNAVAILABLE, "going"));
+  st.cancel();
+  assert.deepEqual(ws.sentNow().map((f) => hex(f.raw)), [hex(win(id, FLAG_FIN))]);
+  s.close();
+});
+
+test("nothing but FIN follows a reset: no window update for data dropped (SPEC.md §5)", async () => {
+  const { s, ws } = newSession({ windowSize: 256 * KiB });
+  const a = await openOK(s, ws);
+  const b = await openOK(s, ws);
+  ws.deliver(data(a.id, new Uint8Array(200 * KiB)), data(b.id, new Uint8Array(200 * KiB)));
+  ws.sentNow();
+  a.st.cancel();
+  b.st.close(); // a CODE_OK reset: the peer's data was not read to the end
+  assert.deepEqual(
+    ws.sentNow().map((f) => [f.type, f.streamID]),
+    [[TYPE_RESET, a.id], [TYPE_WINDOW_UPDATE, a.id], [TYPE_RESET, b.id], [TYPE_WINDOW_UPDATE, b.id]],
+  );
+  ws.deliver(data(a.id, new Uint8Array(50 * KiB))); // in flight before the reset: dropped, within the window
+  assert.deepEqual(ws.sentNow(), []);
+  assert.equal(s.error, undefined);
+  s.close();
+});
+
+test("a server-opened stream closed by its opener (CODE_OK reset) after its request is still served (SPEC.md §6.3)", async () => {
+  const { s, ws } = newSession();
+  let served!: (what: string) => void;
+  const seen = new Promise<string>((resolve) => (served = resolve));
+  s.handle("/upload", async (st) => {
+    const got = await st.receive(StringValueSchema);
+    const end = await st.receive(StringValueSchema);
+    served(`${got?.value} ${end} aborted=${st.signal.aborted}`);
+  });
+  const req = sizeDelimitedEncode(OpenRequestSchema, create(OpenRequestSchema, { name: "/upload" }));
+  const msg = sizeDelimitedEncode(StringValueSchema, create(StringValueSchema, { value: "payload" }));
+  ws.deliver(win(2, FLAG_SYN), data(2, req), data(2, msg), win(2, FLAG_FIN), reset(2, Code.OK));
+  assert.equal(await seen, "payload null aborted=false");
+  s.close();
+});
+
+test("a reset frame then a yamux RST, a refusal at the SYN, fails open with the reset's status (SPEC.md §4.3, §6.4)", async () => {
+  const { s, ws } = newSession();
+  const opened = s.open("/busy");
+  const syn = await ws.sent();
+  await ws.sent(); // the open request
+  ws.deliver(reset(syn.streamID, Code.RESOURCE_EXHAUSTED, "too many concurrent streams (limit 4096)"), win(syn.streamID, FLAG_RST));
+  await assert.rejects(opened, (e: unknown) => {
+    assert.ok(e instanceof WsplexError);
+    assert.deepEqual([e.code, e.rawMessage, e.remote], [Code.RESOURCE_EXHAUSTED, "too many concurrent streams (limit 4096)", true]);
+    return true;
+  });
+  assert.deepEqual(ws.sentNow(), [], "no FIN after a yamux RST");
+
+  // After a CODE_OK reset, a yamux RST drops what was buffered and ends
+  // reads cleanly.
+  const { st, id } = await openOK(s, ws);
+  ws.deliver(data(id, new Uint8Array([1])), reset(id, Code.OK), win(id, FLAG_RST));
+  assert.equal(await st.read(), null);
+  await assert.rejects(st.write(new Uint8Array([1])), /peer closed/);
   s.close();
 });
 
@@ -470,12 +803,17 @@ test("random bytes from the server end the session cleanly or are taken, never t
     // Plausible headers with random fields, then random bytes.
     const parts: Uint8Array[] = [];
     for (let i = 0; i < 1 + Math.floor(rand() * 6); i++) {
-      const type = Math.floor(rand() * 5);
+      const type = Math.floor(rand() * 6);
       const flags = Math.floor(rand() * 16);
       const id = Math.floor(rand() * 5);
       const body = new Uint8Array(Math.floor(rand() * 40)).map(() => Math.floor(rand() * 256));
-      const h = encodeFrame({ type: type & 3, flags, streamID: id, length: body.length }, body);
-      if (type === 4) h[0] = 1; // a bad version now and then
+      if (type === 4 && rand() < 0.5) {
+        // A reset frame with a status that decodes, now and then.
+        parts.push(reset(id, Math.floor(rand() * 20), "r"));
+        continue;
+      }
+      const h = encodeFrame({ type: type % 5, flags, streamID: id, length: body.length }, body);
+      if (type === 5) h[0] = 1; // a bad version now and then
       parts.push(h);
     }
     const wire = Buffer.concat(parts);
