@@ -485,3 +485,29 @@ func TestUnexpectedYamuxWritesFail(t *testing.T) {
 		t.Fatal("a ping from yamux was accepted")
 	}
 }
+
+// A yamux RST right after a reset frame ends the stream with that frame's
+// status (SPEC.md §4.7): a clean end for CodeOK.
+func TestRSTAfterResetKeepsTheStatus(t *testing.T) {
+	peer, server := rawServer(t, nil)
+	f := plextest.Frame
+	peer.Send(f(plextest.TypeWindow, plextest.FlagSYN, 1, 0), f(plextest.TypeWindow, plextest.FlagSYN, 3, 0))
+	ok, aborted := accept(t, server), accept(t, server)
+	status := resetBody(t, wsplexv1.Code_CODE_ABORTED, "gone")
+	peer.Send(
+		f(plextest.TypeReset, 0, 1, 0),
+		f(plextest.TypeWindow, plextest.FlagRST, 1, 0),
+		f(plextest.TypeReset, 0, 3, uint32(len(status)), status...),
+		f(plextest.TypeWindow, plextest.FlagRST, 3, 0),
+	)
+	waitDone(t, aborted.Context().Done(), "context after RST")
+	if _, err := ok.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("read after a CodeOK reset and a RST: %v, want io.EOF", err)
+	}
+	if _, err := ok.Write([]byte("x")); !errors.Is(err, wsplex.ErrPeerClosed) {
+		t.Fatalf("write after a CodeOK reset and a RST: %v", err)
+	}
+	if _, err := aborted.Read(make([]byte, 1)); wsplex.CodeOf(err) != wsplex.CodeAborted {
+		t.Fatalf("read after an aborted reset and a RST: %v", err)
+	}
+}

@@ -370,9 +370,11 @@ func (s *Stream) readEnd() error {
 	switch {
 	case s.peerReset != nil && s.peerReset.Code != wsplex.CodeOK:
 		return s.peerReset
+	case s.peerReset != nil:
+		return io.EOF // a RST after it changes nothing (SPEC.md §4.7)
 	case s.has(rstIn):
 		return errRefused
-	case s.peerReset != nil, s.has(remoteFIN):
+	case s.has(remoteFIN):
 		return io.EOF
 	case s.sess.ys.IsClosed():
 		return s.sess.closedErrorLocked()
@@ -473,10 +475,10 @@ func (s *Stream) writeErr() error {
 		return s.localReset
 	case s.peerReset != nil && s.peerReset.Code != wsplex.CodeOK:
 		return s.peerReset
-	case s.has(rstIn):
-		return errRefused
 	case s.peerReset != nil:
 		return wsplex.ErrPeerClosed
+	case s.has(rstIn):
+		return errRefused
 	case s.has(writeClosed):
 		return ErrWriteClosed
 	case s.sess.ys.IsClosed():
