@@ -511,3 +511,33 @@ func TestRSTAfterResetKeepsTheStatus(t *testing.T) {
 		t.Fatalf("read after an aborted reset and a RST: %v", err)
 	}
 }
+
+// A burst of opens never exceeds the accept backlog: the opener waits for
+// ACKs, and the acceptor counts a stream accepted before its ACK leaves.
+func TestBurstOfOpensIsNotRefused(t *testing.T) {
+	client, server := plextest.SessionPair(t, nil)
+	go func() {
+		for {
+			st, err := server.Accept(context.Background())
+			if err != nil {
+				return
+			}
+			st.Write([]byte{1})
+			st.Close()
+		}
+	}()
+	var streams []*mux.Stream
+	for range 2000 {
+		s, err := client.Open(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		streams = append(streams, s)
+	}
+	for i, s := range streams {
+		if _, err := io.ReadFull(s, make([]byte, 1)); err != nil {
+			t.Fatalf("stream %d of 2000: %v", i, err)
+		}
+	}
+}

@@ -55,7 +55,7 @@ type Session struct {
 	streams     map[uint32]*Stream
 	opened      map[uint32]*Stream // streams this side opened, until Open takes them
 	peerStreams int                // tracked streams the peer opened
-	unaccepted  int                // of those, the ones Accept has not returned
+	unaccepted  int                // of those, the ones not yet acknowledged
 	held        int64              // stream data received and not read
 	grown       int64              // window the streams granted beyond initialWindow
 	windowWait  chan struct{}      // if not nil, closed when held or grown drops
@@ -481,9 +481,23 @@ func (s *Session) track(h *header) {
 		s.forget(st)
 		return
 	}
+	if fl&flagACK != 0 {
+		// The opener may open another stream as soon as it reads the ACK:
+		// count this one accepted before the ACK leaves.
+		s.ack(st)
+	}
 	if fl&flagFIN != 0 {
 		st.flags |= localFIN
 		s.finishIfDone(st)
+	}
+}
+
+// ack counts a peer's stream no longer waiting to be accepted. s.mu is
+// held.
+func (s *Session) ack(st *Stream) {
+	if st.has(peerOpened) && !st.has(acked) {
+		st.flags |= acked
+		s.unaccepted--
 	}
 }
 
@@ -504,7 +518,7 @@ func (s *Session) forget(st *Stream) {
 	delete(s.streams, st.id)
 	if st.has(peerOpened) {
 		s.peerStreams--
-		if !st.has(accepted) {
+		if !st.has(acked) {
 			s.unaccepted--
 		}
 	}
@@ -635,7 +649,7 @@ func (s *Session) Accept(ctx context.Context) (*Stream, error) {
 			continue // reset by yamux RST before it was accepted
 		}
 		st.flags |= accepted
-		s.unaccepted--
+		s.ack(st) // yamux sends no ACK for a stream whose peer half-closed it
 		st.ys = ys
 		s.open++
 		s.mu.Unlock()

@@ -67,6 +67,7 @@ const (
 	peerOpened  streamFlags = 1 << iota // the peer sent the SYN
 	tracked                             // in Session.streams: not finished
 	accepted                            // Accept returned it (peer streams)
+	acked                               // yamux acknowledged it, or Accept returned it
 	localFIN                            // this side sent its FIN
 	remoteFIN                           // the peer sent its FIN
 	rstIn                               // a yamux RST arrived: the stream is gone
