@@ -8,7 +8,8 @@ import "sync"
 // consume, peekAt) returns chunks to the pools: what peekAt returned stays
 // valid until the reader's next call.
 type recvBuffer struct {
-	chunks []*[]byte // unread data; the first is read from off
+	chunks []*[]byte // unread data from chunks[head], read from off
+	head   int
 	off    int
 	n      int    // unread bytes
 	peek   []byte // contiguous copy made by Peek, valid until the next read
@@ -49,7 +50,7 @@ func putChunk(b *[]byte) {
 func (b *recvBuffer) write(p []byte) {
 	for len(p) > 0 {
 		var c *[]byte
-		if k := len(b.chunks); k > 0 && cap(*b.chunks[k-1])-len(*b.chunks[k-1]) > 0 {
+		if k := len(b.chunks); k > b.head && cap(*b.chunks[k-1])-len(*b.chunks[k-1]) > 0 {
 			c = b.chunks[k-1]
 		} else {
 			c = getChunk(len(p))
@@ -73,7 +74,7 @@ func (b *recvBuffer) read(p []byte) int {
 	b.dropPeek()
 	total := 0
 	for len(p) > 0 && b.n > 0 {
-		c := *b.chunks[0]
+		c := *b.chunks[b.head]
 		k := copy(p, c[b.off:])
 		p = p[k:]
 		total += k
@@ -87,7 +88,7 @@ func (b *recvBuffer) consume(n int) {
 	b.dropPeek()
 	b.n -= n
 	for n > 0 {
-		c := b.chunks[0]
+		c := b.chunks[b.head]
 		k := min(n, len(*c)-b.off)
 		b.off += k
 		n -= k
@@ -95,18 +96,18 @@ func (b *recvBuffer) consume(n int) {
 			b.popChunk()
 		}
 	}
-	if b.n == 0 && len(b.chunks) > 0 {
+	if b.n == 0 && len(b.chunks) > b.head {
 		b.popChunk() // the last chunk may have room left, but keep no memory while idle
 	}
 }
 
 func (b *recvBuffer) popChunk() {
-	putChunk(b.chunks[0])
-	b.chunks[0] = nil
-	b.chunks = b.chunks[1:]
+	putChunk(b.chunks[b.head])
+	b.chunks[b.head] = nil
+	b.head++
 	b.off = 0
-	if len(b.chunks) == 0 {
-		b.chunks = nil
+	if b.head == len(b.chunks) { // keep the slice for the next data
+		b.chunks, b.head = b.chunks[:0], 0
 	}
 }
 
@@ -114,13 +115,13 @@ func (b *recvBuffer) popChunk() {
 // of the first chunk if it holds them, else a copy that stays valid until
 // the next read, consume or peek.
 func (b *recvBuffer) peekAt(n int) []byte {
-	if c := *b.chunks[0]; len(c)-b.off >= n {
+	if c := *b.chunks[b.head]; len(c)-b.off >= n {
 		return c[b.off : b.off+n]
 	}
 	b.dropPeek()
 	b.peekBP = getPeekBuf(n)
 	p := (*b.peekBP)[:0]
-	for _, c := range b.chunks {
+	for _, c := range b.chunks[b.head:] {
 		start := 0
 		if len(p) == 0 {
 			start = b.off
@@ -145,7 +146,7 @@ func (b *recvBuffer) dropPeek() {
 // what Peek returned, so it leaves the chunks to the garbage collector
 // instead of the pools.
 func (b *recvBuffer) reset() {
-	b.chunks, b.off, b.n = nil, 0, 0
+	b.chunks, b.head, b.off, b.n = nil, 0, 0, 0
 	b.peek, b.peekBP = nil, nil
 }
 

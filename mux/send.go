@@ -3,6 +3,7 @@ package mux
 import (
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -30,6 +31,10 @@ type sender struct {
 	tail     bool          // parts' last element is a small-frame buffer with room
 	queued   int           // bytes in parts, plus data reservations not yet appended
 	flushing bool          // a flusher goroutine is running
+	direct   bool          // a stream writes a frame itself; the flusher waits
+	dhdr     header        // the header of the direct write
+	dparts   [2][]byte     // the parts of the direct write, kept to save allocations
+	received atomic.Bool   // a frame arrived since this side last wrote
 	room     chan struct{} // if not nil, closed when the flusher takes parts
 	idle     chan struct{} // if not nil, closed when the flusher stops
 	pings    int           // ping replies queued since the flusher last took parts
@@ -173,10 +178,57 @@ func (o *sender) data(h header, body []byte) {
 
 // kick starts the flusher if it is not running. o.mu is held.
 func (o *sender) kick() {
-	if !o.flushing {
+	if !o.flushing && !o.direct {
 		o.flushing = true
 		go o.flush()
 	}
+}
+
+// tryDirect reports whether the caller may write a frame itself, on its
+// own goroutine, instead of queueing it: when nothing is queued or being
+// written and a frame arrived since this side last wrote. That is a
+// request or a reply, as in RPC, which a hop to the flusher would only
+// delay; a burst of frames with nothing in between goes through the queue
+// and shares messages. A caller that gets true must call directDone.
+func (o *sender) tryDirect() bool {
+	if !o.received.Load() {
+		return false
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.err != nil || o.flushing || o.direct || len(o.parts) > 0 {
+		return false
+	}
+	o.direct = true
+	o.received.Store(false)
+	return true
+}
+
+// writeDirect writes one frame on the caller's goroutine, after tryDirect.
+// Frames queued meanwhile follow it.
+func (o *sender) writeDirect(h header, body []byte) error {
+	o.dhdr = h
+	o.dparts[0], o.dparts[1] = o.dhdr[:], body
+	err := o.conn.WriteMessage(o.dparts[:]...)
+	o.dparts[1] = nil
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.direct = false
+	if err != nil && o.err == nil {
+		o.err = err
+	}
+	if len(o.parts) > 0 {
+		o.kick()
+	}
+	if o.room != nil {
+		close(o.room)
+		o.room = nil
+	}
+	if o.idle != nil && !o.flushing {
+		close(o.idle)
+		o.idle = nil
+	}
+	return o.err
 }
 
 // flush writes the queue until it is empty. A write failure is kept: the
@@ -212,11 +264,12 @@ func (o *sender) flush() {
 	}
 	o.parts = nil
 	o.flushing = false
+	o.received.Store(false)
 	if o.room != nil {
 		close(o.room)
 		o.room = nil
 	}
-	if o.idle != nil {
+	if o.idle != nil && !o.direct {
 		close(o.idle)
 		o.idle = nil
 	}
@@ -245,7 +298,7 @@ func (o *sender) write(parts []*[]byte) error {
 // the deadline passes; then it stops the sender: later frames are dropped.
 func (o *sender) drain(deadline time.Time) {
 	o.mu.Lock()
-	if o.flushing && o.err == nil {
+	if (o.flushing || o.direct) && o.err == nil {
 		if o.idle == nil {
 			o.idle = make(chan struct{})
 		}

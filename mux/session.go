@@ -33,6 +33,7 @@ type Session struct {
 	ys      *yamux.Session
 	out     *sender
 	in      *bufio.Reader // the inbound byte stream; read only by yamux's receive goroutine
+	inHdr   header        // the frame header being read, also only there
 	opts    Options
 	log     *slog.Logger
 	client  bool
@@ -150,7 +151,7 @@ func (s *Session) readFrames(p []byte) (int, error) {
 		if n > 0 && s.in.Buffered() < headerSize {
 			break
 		}
-		var h header
+		h := &s.inHdr
 		if _, err := io.ReadFull(s.in, h[:]); err != nil {
 			if n > 0 {
 				break // the error comes again on the next call
@@ -160,7 +161,8 @@ func (s *Session) readFrames(p []byte) (int, error) {
 			}
 			return 0, err
 		}
-		pass, err := s.handle(&h)
+		s.out.received.Store(true)
+		pass, err := s.handle(h)
 		if err != nil {
 			return 0, s.fail(err)
 		}

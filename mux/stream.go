@@ -419,6 +419,18 @@ func (s *Stream) Write(p []byte) (n int, err error) {
 		}
 		k := int(min(int64(len(p)-n), s.sendWindow, int64(sess.maxBody)))
 		s.sendWindow -= int64(k)
+		// A write with no deadline may block in the kernel; one with a
+		// deadline waits only for the queue, where the deadline holds.
+		if s.writeDeadline() == nil && sess.out.tryDirect() {
+			sess.mu.Unlock()
+			err := sess.out.writeDirect(makeHeader(typeData, 0, s.id, uint32(k)), p[n:n+k])
+			sess.mu.Lock()
+			if err != nil {
+				return n, sess.translate("write", err)
+			}
+			n += k
+			continue
+		}
 		if s.wwait == nil {
 			s.wwait = make(chan struct{})
 		}
