@@ -111,12 +111,12 @@ func (b *recvBuffer) popChunk() {
 	}
 }
 
-// peekAt returns the first n buffered bytes, n <= b.n, contiguous: a slice
-// of the first chunk if it holds them, else a copy that stays valid until
-// the next read, consume or peek.
+// peekAt returns at least the first n buffered bytes, n <= b.n,
+// contiguous: the rest of the first chunk if it holds them, else a copy of
+// exactly n bytes that stays valid until the next read, consume or peek.
 func (b *recvBuffer) peekAt(n int) []byte {
 	if c := *b.chunks[b.head]; len(c)-b.off >= n {
-		return c[b.off : b.off+n]
+		return c[b.off:]
 	}
 	b.dropPeek()
 	b.peekBP = getPeekBuf(n)

@@ -291,10 +291,11 @@ func (s *Stream) Read(p []byte) (int, error) {
 	}
 }
 
-// Peek returns the next n bytes without consuming them, waiting until they
-// have arrived; Discard consumes them. The bytes are valid until the next
-// Read, Peek or Discard. If the stream ends first, Peek returns what there
-// is and the error Read would return (io.EOF after a clean end). Peek
+// Peek returns the next bytes without consuming them, waiting until at
+// least n have arrived; it returns more when more are at hand in one piece.
+// Discard consumes them. The bytes are valid until the next Read, Peek or
+// Discard. If the stream ends first, Peek returns what there is and the
+// error Read would return (io.EOF after a clean end). Peek
 // widens the stream's receive window as needed for n bytes to arrive,
 // waiting while the session cannot grant that much; n over 256 KiB plus
 // half of Options.SessionWindow fails with CodeResourceExhausted. Peek is meant for

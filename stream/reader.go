@@ -30,45 +30,49 @@ var _ peeker = (*mux.Stream)(nil)
 // io.ErrUnexpectedEOF for input that ends inside a message; an error
 // wrapping proto.Error for a malformed prefix or message; and ms's errors.
 func readMessage(ms peeker, m proto.Message, limit int) error {
-	size, n, err := peekPrefix(ms)
+	size, n, b, err := peekPrefix(ms)
 	if err != nil {
 		return err
 	}
 	if size > limit {
 		return &errTooBig{size, limit}
 	}
-	b, err := ms.Peek(n + size)
 	if len(b) < n+size {
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
+		b, err = ms.Peek(n + size)
+		if len(b) < n+size {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return err
 		}
-		return err
 	}
-	err = proto.Unmarshal(b[n:], m)
+	err = proto.Unmarshal(b[n:n+size], m)
 	ms.Discard(n + size)
 	return err
 }
 
 // peekPrefix decodes the varint length prefix at the start of ms without
-// consuming it: the size and the prefix's length.
-func peekPrefix(ms peeker) (size, n int, err error) {
-	for n = 1; n <= binary.MaxVarintLen64; n++ {
-		b, err := ms.Peek(n)
-		if len(b) < n {
+// consuming it: the size, the prefix's length, and the bytes peeked, which
+// often hold the whole message.
+func peekPrefix(ms peeker) (size, n int, b []byte, err error) {
+	want := 1
+	for {
+		b, err := ms.Peek(want)
+		if len(b) < want {
 			if err == io.EOF && len(b) > 0 {
 				err = io.ErrUnexpectedEOF
 			}
-			return 0, 0, err
+			return 0, 0, nil, err
 		}
-		if b[n-1] < 0x80 {
-			v, k := protowire.ConsumeVarint(b)
-			if k < 0 || v > uint64(maxInt) {
-				break
-			}
-			return int(v), k, nil
+		v, k := protowire.ConsumeVarint(b)
+		switch {
+		case k > 0 && v <= uint64(maxInt):
+			return int(v), k, b, nil
+		case k > 0, protowire.ParseError(k) != io.ErrUnexpectedEOF, len(b) >= binary.MaxVarintLen64:
+			return 0, 0, nil, fmt.Errorf("%w: malformed length prefix", errMalformed)
 		}
+		want = len(b) + 1
 	}
-	return 0, 0, fmt.Errorf("%w: malformed length prefix", errMalformed)
 }
 
 const maxInt = int(^uint(0) >> 1)

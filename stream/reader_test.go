@@ -20,6 +20,7 @@ type bytesPeeker struct {
 	b      []byte
 	failAt int
 	err    error
+	extra  uint8 // Peek returns this many bytes more than asked, if it has them
 }
 
 func (p *bytesPeeker) Peek(n int) ([]byte, error) {
@@ -31,7 +32,7 @@ func (p *bytesPeeker) Peek(n int) ([]byte, error) {
 	if n > len(p.b) {
 		return p.b, io.EOF
 	}
-	return p.b[:n], nil
+	return p.b[:min(len(p.b), n+int(p.extra))], nil // sometimes more, as mux's Peek
 }
 
 func (p *bytesPeeker) Discard(n int) int {
@@ -54,11 +55,15 @@ func FuzzReadMessage(f *testing.F) {
 	}
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}, uint16(0))
 	f.Fuzz(func(t *testing.T, data []byte, maxSize uint16) {
-		ours := &bytesPeeker{b: data}
+		ours := &bytesPeeker{b: data, extra: uint8(maxSize)}
 		theirs := bufio.NewReader(bytes.NewReader(data))
+		limit := int(maxSize)
+		if limit == 0 {
+			limit = 4 << 20 // protodelim's default for MaxSize 0
+		}
 		for {
 			var got, want wsplexv1.Status
-			err := readMessage(ours, &got, int(maxSize))
+			err := readMessage(ours, &got, limit)
 			werr := protodelim.UnmarshalOptions{MaxSize: int64(maxSize)}.UnmarshalFrom(theirs, &want)
 			var tooBig *errTooBig
 			var wantTooBig *protodelim.SizeTooLargeError
