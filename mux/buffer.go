@@ -5,43 +5,49 @@ import "sync"
 // recvBuffer holds the data a stream received and its reader has not
 // consumed, in pooled chunks, so that a stream with nothing buffered holds
 // no memory. It is guarded by Session.mu. Only the stream's reader (read,
-// consume, peekAt) returns chunks to the pools: what peekAt returned stays
+// consume) returns chunks to the pools: what Stream.Peek returned stays
 // valid until the reader's next call.
 type recvBuffer struct {
-	chunks []*[]byte // unread data from chunks[head], read from off
-	head   int
-	off    int
-	n      int    // unread bytes
-	peek   []byte // contiguous copy made by Peek, valid until the next read
-	peekBP *[]byte
+	chunks    []*[]byte // unread data from chunks[head], read from off
+	head, off int32
+	n         int // unread bytes
 }
 
-// Chunk sizes: small frames share a chunk, and a data frame of a
-// default-sized message fits one.
+// Chunk sizes: small frames share a chunk, a medium one takes one of 8
+// KiB, and a data frame of a default-sized message fits a large one.
 const (
-	smallChunk = 1 << 10
-	largeChunk = 64<<10 + 64
+	smallChunk  = 1 << 10
+	mediumChunk = 8 << 10
+	largeChunk  = 64<<10 + 64
 )
 
-var (
-	smallChunks = sync.Pool{New: func() any { b := make([]byte, 0, smallChunk); return &b }}
-	largeChunks = sync.Pool{New: func() any { b := make([]byte, 0, largeChunk); return &b }}
-)
+var chunks = [3]sync.Pool{
+	{New: func() any { b := make([]byte, 0, smallChunk); return &b }},
+	{New: func() any { b := make([]byte, 0, mediumChunk); return &b }},
+	{New: func() any { b := make([]byte, 0, largeChunk); return &b }},
+}
 
+// getChunk returns an empty chunk that holds n bytes, or largeChunk if n
+// is larger.
 func getChunk(n int) *[]byte {
-	if n <= smallChunk {
-		return smallChunks.Get().(*[]byte)
+	switch {
+	case n <= smallChunk:
+		return chunks[0].Get().(*[]byte)
+	case n <= mediumChunk:
+		return chunks[1].Get().(*[]byte)
 	}
-	return largeChunks.Get().(*[]byte)
+	return chunks[2].Get().(*[]byte)
 }
 
 func putChunk(b *[]byte) {
 	*b = (*b)[:0]
 	switch cap(*b) {
 	case smallChunk:
-		smallChunks.Put(b)
+		chunks[0].Put(b)
+	case mediumChunk:
+		chunks[1].Put(b)
 	case largeChunk:
-		largeChunks.Put(b)
+		chunks[2].Put(b)
 	}
 }
 
@@ -50,7 +56,7 @@ func putChunk(b *[]byte) {
 func (b *recvBuffer) write(p []byte) {
 	for len(p) > 0 {
 		var c *[]byte
-		if k := len(b.chunks); k > b.head && cap(*b.chunks[k-1])-len(*b.chunks[k-1]) > 0 {
+		if k := len(b.chunks); k > int(b.head) && cap(*b.chunks[k-1])-len(*b.chunks[k-1]) > 0 {
 			c = b.chunks[k-1]
 		} else {
 			c = getChunk(len(p))
@@ -69,13 +75,19 @@ func (b *recvBuffer) appendChunk(c *[]byte) {
 	b.n += len(*c)
 }
 
+// first returns the unread bytes of the first chunk.
+func (b *recvBuffer) first() []byte {
+	if b.n == 0 {
+		return nil
+	}
+	return (*b.chunks[b.head])[b.off:]
+}
+
 // read copies buffered bytes into p and consumes them.
 func (b *recvBuffer) read(p []byte) int {
-	b.dropPeek()
 	total := 0
 	for len(p) > 0 && b.n > 0 {
-		c := *b.chunks[b.head]
-		k := copy(p, c[b.off:])
+		k := copy(p, b.first())
 		p = p[k:]
 		total += k
 		b.consume(k)
@@ -83,20 +95,34 @@ func (b *recvBuffer) read(p []byte) int {
 	return total
 }
 
+// copyTo appends the first n buffered bytes, n <= b.n, to dst.
+func (b *recvBuffer) copyTo(dst []byte, n int) []byte {
+	off := int(b.off)
+	for _, c := range b.chunks[b.head:] {
+		k := min(len(*c)-off, n)
+		dst = append(dst, (*c)[off:off+k]...)
+		n -= k
+		off = 0
+		if n == 0 {
+			break
+		}
+	}
+	return dst
+}
+
 // consume drops n buffered bytes, n <= b.n.
 func (b *recvBuffer) consume(n int) {
-	b.dropPeek()
 	b.n -= n
 	for n > 0 {
 		c := b.chunks[b.head]
-		k := min(n, len(*c)-b.off)
-		b.off += k
+		k := min(n, len(*c)-int(b.off))
+		b.off += int32(k)
 		n -= k
-		if b.off == len(*c) {
+		if int(b.off) == len(*c) {
 			b.popChunk()
 		}
 	}
-	if b.n == 0 && len(b.chunks) > b.head {
+	if b.n == 0 && len(b.chunks) > int(b.head) {
 		b.popChunk() // the last chunk may have room left, but keep no memory while idle
 	}
 }
@@ -106,39 +132,8 @@ func (b *recvBuffer) popChunk() {
 	b.chunks[b.head] = nil
 	b.head++
 	b.off = 0
-	if b.head == len(b.chunks) { // keep the slice for the next data
+	if int(b.head) == len(b.chunks) { // keep the slice for the next data
 		b.chunks, b.head = b.chunks[:0], 0
-	}
-}
-
-// peekAt returns at least the first n buffered bytes, n <= b.n,
-// contiguous: the rest of the first chunk if it holds them, else a copy of
-// exactly n bytes that stays valid until the next read, consume or peek.
-func (b *recvBuffer) peekAt(n int) []byte {
-	if c := *b.chunks[b.head]; len(c)-b.off >= n {
-		return c[b.off:]
-	}
-	b.dropPeek()
-	b.peekBP = getPeekBuf(n)
-	p := (*b.peekBP)[:0]
-	for _, c := range b.chunks[b.head:] {
-		start := 0
-		if len(p) == 0 {
-			start = b.off
-		}
-		p = append(p, (*c)[start:min(len(*c), start+n-len(p))]...)
-		if len(p) == n {
-			break
-		}
-	}
-	b.peek = p
-	return p
-}
-
-func (b *recvBuffer) dropPeek() {
-	if b.peekBP != nil {
-		putPeekBuf(b.peekBP)
-		b.peekBP, b.peek = nil, nil
 	}
 }
 
@@ -147,7 +142,6 @@ func (b *recvBuffer) dropPeek() {
 // instead of the pools.
 func (b *recvBuffer) reset() {
 	b.chunks, b.head, b.off, b.n = nil, 0, 0, 0
-	b.peek, b.peekBP = nil, nil
 }
 
 // Peek buffers, for messages spanning chunks, in classes of 2 KiB to

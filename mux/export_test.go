@@ -22,5 +22,5 @@ func (s *Session) WriteControl(p []byte) (int, error) { return s.writeControl(p)
 func (s *Stream) Window() int64 {
 	s.sess.mu.Lock()
 	defer s.sess.mu.Unlock()
-	return s.target
+	return int64(s.target)
 }

@@ -1,12 +1,12 @@
 package mux
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -32,8 +32,8 @@ type Session struct {
 	conn    wsConn
 	ys      *yamux.Session
 	out     *sender
-	in      *bufio.Reader // the inbound byte stream; read only by yamux's receive goroutine
-	inHdr   header        // the frame header being read, also only there
+	in      inbound // the inbound byte stream; read only by yamux's receive goroutine
+	inHdr   header  // the frame header being read, also only there
 	opts    Options
 	log     *slog.Logger
 	client  bool
@@ -50,7 +50,8 @@ type Session struct {
 	// (Options.SessionWindow); growLimit, half of it, the most window its
 	// streams grant beyond initialWindow; maxWindow a stream's largest
 	// window (Options.WindowSize).
-	budget, growLimit, maxWindow int64
+	budget, growLimit int64
+	maxWindow         uint32
 
 	mu          sync.Mutex // guards the fields below and every Stream's state
 	streams     map[uint32]*Stream
@@ -85,7 +86,6 @@ func newSession(base context.Context, conn wsConn, client bool, o Options, onEnd
 	s := &Session{
 		conn:      conn,
 		out:       newSender(conn, o.messageSize()),
-		in:        bufio.NewReaderSize(conn, inBufferSize),
 		opts:      o,
 		log:       o.Logger,
 		client:    client,
@@ -94,11 +94,12 @@ func newSession(base context.Context, conn wsConn, client bool, o Options, onEnd
 		done:      make(chan struct{}),
 		budget:    int64(o.SessionWindow),
 		growLimit: int64(o.SessionWindow) / 2,
-		maxWindow: int64(o.WindowSize),
+		maxWindow: o.WindowSize,
 		streams:   make(map[uint32]*Stream),
 		opened:    make(map[uint32]*Stream),
 		changed:   make(chan struct{}),
 	}
+	s.in.src = conn
 	s.ctx, s.cancel = context.WithCancelCause(context.WithoutCancel(base))
 	cfg := &yamux.Config{
 		AcceptBacklog: acceptBacklog,
@@ -128,10 +129,6 @@ func newSession(base context.Context, conn wsConn, client bool, o Options, onEnd
 	return s
 }
 
-// inBufferSize buffers the inbound byte stream: frame headers and small
-// bodies are read from it, large bodies straight into stream buffers.
-const inBufferSize = 4 << 10
-
 // yamuxConn is the connection yamux runs on. Reads give yamux only the
 // headers of frames that change a stream's life; writes take its control
 // frames.
@@ -151,16 +148,16 @@ func (s *Session) readFrames(p []byte) (int, error) {
 		if n > 0 && s.in.Buffered() < headerSize {
 			break
 		}
-		h := &s.inHdr
-		if _, err := io.ReadFull(s.in, h[:]); err != nil {
+		b, err := s.in.PeekFrame(headerSize)
+		if err != nil {
 			if n > 0 {
 				break // the error comes again on the next call
 			}
-			if err == io.ErrUnexpectedEOF {
-				err = io.EOF
-			}
 			return 0, err
 		}
+		h := &s.inHdr
+		copy(h[:], b)
+		s.in.Discard(headerSize)
 		s.out.received.Store(true)
 		pass, err := s.handle(h)
 		if err != nil {
@@ -258,16 +255,16 @@ func (s *Session) handleStream(h *header) (bool, error) {
 		return true, s.discard(body)
 	}
 	if h.typ() == typeWindow && h.length() > 0 {
-		st.sendWindow = min(st.sendWindow+int64(h.length()), 1<<32-1)
-		wake(&st.wwait)
+		st.sendWindow += min(h.length(), math.MaxUint32-st.sendWindow)
+		st.wakeWriters()
 	}
 	if body > 0 {
-		if body > st.granted-st.received {
+		if body > int64(st.allow) {
 			s.mu.Unlock()
-			return false, protoErrorf("stream %d: %d bytes of data beyond the %d-byte window", id, body, st.granted-st.received)
+			return false, protoErrorf("stream %d: %d bytes of data beyond the %d-byte window", id, body, st.allow)
 		}
-		st.received += body
-		keep := !st.discarding() && st.peerReset == nil && !st.has(remoteFIN)
+		st.allow -= uint32(body)
+		keep := !st.discarding() && st.peerReset() == nil && !st.has(remoteFIN)
 		if keep && s.held+body > s.budget {
 			// The peer keeps within each stream's window but not within the
 			// session's: this stream gives way.
@@ -275,7 +272,7 @@ func (s *Session) handleStream(h *header) (bool, error) {
 			st.flags |= overflow
 			st.buf.reset()
 			st.account()
-			wake(&st.rwait)
+			st.wakeReaders()
 			s.log.Debug("wsplex/mux: stream overflows the session's receive window", "remote", s.RemoteAddr(), "stream", id)
 			go st.Reset(&wsplex.Error{Code: wsplex.CodeResourceExhausted, Message: "session receive window exhausted"})
 		}
@@ -296,7 +293,7 @@ func (s *Session) handleStream(h *header) (bool, error) {
 		}
 		st.flags |= remoteFIN
 		st.account()
-		wake(&st.rwait)
+		st.wakeReaders()
 		s.finishIfDone(st)
 	}
 	s.mu.Unlock()
@@ -344,23 +341,25 @@ func (s *Session) refuse(id uint32, e *wsplex.Error) {
 // receive reads a data body of n bytes into st's buffer. The stream may
 // have been closed meanwhile; then the data is dropped.
 func (s *Session) receive(st *Stream, n int) error {
-	if n <= smallChunk && s.in.Buffered() >= n {
-		p, _ := s.in.Peek(n)
+	if n <= smallChunk {
+		p, err := s.in.Peek(n)
+		if err != nil {
+			return err
+		}
 		s.mu.Lock()
 		if !st.discarding() {
 			st.buf.write(p)
 			st.account()
-			wake(&st.rwait)
+			st.wakeReaders()
 		}
 		s.mu.Unlock()
-		_, err := s.in.Discard(n)
-		return err
+		return s.in.Discard(n)
 	}
 	for n > 0 {
 		k := min(n, largeChunk)
 		c := getChunk(k)
 		*c = (*c)[:k]
-		if _, err := io.ReadFull(s.in, *c); err != nil {
+		if _, err := io.ReadFull(&s.in, *c); err != nil {
 			putChunk(c)
 			return err
 		}
@@ -371,7 +370,7 @@ func (s *Session) receive(st *Stream, n int) error {
 		} else {
 			st.buf.appendChunk(c)
 			st.account()
-			wake(&st.rwait)
+			st.wakeReaders()
 		}
 		s.mu.Unlock()
 	}
@@ -383,8 +382,7 @@ func (s *Session) discard(n int64) error {
 	if n == 0 {
 		return nil
 	}
-	_, err := s.in.Discard(int(n))
-	return err
+	return s.in.Discard(int(n))
 }
 
 // peerRST handles a yamux RST: the stream is gone at once, its buffered
@@ -393,12 +391,12 @@ func (s *Session) peerRST(st *Stream) func() {
 	st.flags |= rstIn
 	st.buf.reset()
 	st.account()
-	wake(&st.rwait)
-	wake(&st.wwait)
+	st.wakeReaders()
+	st.wakeWriters()
 	s.forget(st)
 	cause := error(errRefused)
-	if st.peerReset != nil && st.peerReset.Code != wsplex.CodeOK {
-		cause = st.peerReset
+	if pr := st.peerReset(); pr != nil && pr.Code != wsplex.CodeOK {
+		cause = pr
 	}
 	return st.end(cause)
 }
@@ -413,20 +411,20 @@ func (s *Session) handleReset(h *header) error {
 		return protoErrorf("reset frame for stream %d has a %d-byte status, over the %d-byte limit", h.id(), n, wire.MaxStatusSize)
 	}
 	body := make([]byte, n)
-	if _, err := io.ReadFull(s.in, body); err != nil {
+	if _, err := io.ReadFull(&s.in, body); err != nil {
 		return err
 	}
 	e := wire.DecodeStatus(body)
 	s.mu.Lock()
 	st := s.streams[h.id()]
-	if st == nil || st.peerReset != nil || st.localReset != nil || st.closing != notClosed {
+	if st == nil || st.peerReset() != nil || st.localReset() != nil || st.closing != notClosed {
 		s.mu.Unlock() // unknown, or this side ended it first: ignored
 		return nil
 	}
-	st.peerReset = e
+	st.extra().peerReset = e
 	st.account()
-	wake(&st.rwait)
-	wake(&st.wwait)
+	st.wakeReaders()
+	st.wakeWriters()
 	cancel := func() {}
 	if e.Code != wsplex.CodeOK {
 		cancel = st.end(e)

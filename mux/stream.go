@@ -34,31 +34,21 @@ import (
 type Stream struct {
 	sess *Session
 	ys   *yamux.Stream // set before Open or Accept returns the stream
-	id   uint32
+	x    *streamExtra  // made on first use; guarded by sess.mu
 
 	// The rest is guarded by sess.mu.
-	flags      streamFlags
-	closing    closeState
-	localReset *wsplex.Error // the status this side ended the stream with
-	owed       *wsplex.Error // a reset frame to send before this side's FIN
-	peerReset  *wsplex.Error // the peer's reset; Code may be CodeOK
-	cause      error         // why the stream ended, for Context
+	buf recvBuffer
 
-	buf   recvBuffer
-	rwait chan struct{} // closed to wake readers; made by the first to wait
-	wwait chan struct{} // closed to wake writers and whoever waits for the write turn
+	// Receive window (SPEC.md §4.4): the peer may send allow more bytes;
+	// allow plus what is buffered is the window open. held and grown are
+	// what the stream counts in the session's held and grown.
+	allow, target uint32 // target: the window to keep open; grows with use
+	held, grown   uint32
+	sendWindow    uint32 // bytes this side may still send
 
-	// Receive window (SPEC.md §4.4): the peer may send granted-received
-	// more bytes. held and grown are what the stream counts in the
-	// session's held and grown.
-	granted, received, consumed int64
-	held, grown                 int64
-	target                      int64 // the window to keep open; grows with use
-	demand                      int64 // bytes a Peek waits to have buffered
-
-	sendWindow int64 // bytes this side may still send
-
-	x *streamExtra // made on first use
+	id      uint32
+	flags   streamFlags
+	closing closeState
 }
 
 type streamFlags uint16
@@ -85,12 +75,22 @@ const (
 	closed
 )
 
-// streamExtra holds what only some streams need.
+// streamExtra holds what only some streams need: a stream that nobody
+// waits on, that ended cleanly or not at all, has none.
 type streamExtra struct {
 	ctx       context.Context // made on the first call to Context
 	cancel    context.CancelCauseFunc
 	rdl, wdl  *deadline.Deadline
+	rwait     chan struct{} // closed to wake readers; made by the first to wait
+	wwait     chan struct{} // closed to wake writers and whoever waits for the write turn
 	closeDone chan struct{} // closed when Close has finished
+
+	localReset *wsplex.Error // the status this side ended the stream with
+	owed       *wsplex.Error // a reset frame to send before this side's FIN
+	peerReset  *wsplex.Error // the peer's reset; Code may be CodeOK
+	cause      error         // why the stream ended, for Context
+	demand     int           // bytes a Peek waits to have buffered
+	peek       *[]byte       // the copy the last Peek returned, if it made one
 }
 
 func newStream(sess *Session, id uint32, flags streamFlags) *Stream {
@@ -98,9 +98,37 @@ func newStream(sess *Session, id uint32, flags streamFlags) *Stream {
 		sess:       sess,
 		id:         id,
 		flags:      flags | tracked,
-		granted:    initialWindow,
+		allow:      initialWindow,
 		target:     initialWindow,
 		sendWindow: initialWindow,
+	}
+}
+
+// localReset returns the status this side reset the stream with, or nil.
+func (s *Stream) localReset() *wsplex.Error {
+	if s.x == nil {
+		return nil
+	}
+	return s.x.localReset
+}
+
+// peerReset returns the status the peer reset the stream with, or nil.
+func (s *Stream) peerReset() *wsplex.Error {
+	if s.x == nil {
+		return nil
+	}
+	return s.x.peerReset
+}
+
+func (s *Stream) wakeReaders() {
+	if s.x != nil {
+		wake(&s.x.rwait)
+	}
+}
+
+func (s *Stream) wakeWriters() {
+	if s.x != nil {
+		wake(&s.x.wwait)
 	}
 }
 
@@ -140,14 +168,14 @@ func (s *Stream) Context() context.Context {
 	x := s.extra()
 	if x.ctx == nil {
 		parent := s.sess.ctx
-		if s.cause != nil {
+		if x.cause != nil {
 			// The stream ended first: its cause must win over the
 			// session's, should the session have ended since.
 			parent = context.WithoutCancel(parent)
 		}
 		x.ctx, x.cancel = context.WithCancelCause(parent)
-		if s.cause != nil {
-			x.cancel(s.cause)
+		if x.cause != nil {
+			x.cancel(x.cause)
 		}
 	}
 	return x.ctx
@@ -157,17 +185,18 @@ func (s *Stream) Context() context.Context {
 // cancels its context, to be called without sess.mu. If the session ended
 // first, that is why. sess.mu is held.
 func (s *Stream) end(cause error) func() {
-	if s.cause != nil {
+	x := s.extra()
+	if x.cause != nil {
 		return func() {}
 	}
 	if s.sess.ctx.Err() != nil {
 		cause = context.Cause(s.sess.ctx)
 	}
-	s.cause = cause
-	if s.x == nil || s.x.cancel == nil {
+	x.cause = cause
+	if x.cancel == nil {
 		return func() {}
 	}
-	cancel := s.x.cancel
+	cancel := x.cancel
 	return func() { cancel(cause) }
 }
 
@@ -179,13 +208,25 @@ func wake(ch *chan struct{}) {
 	}
 }
 
-// wait blocks until *ch is closed, dl or extra is closed, or the session
-// ends. sess.mu is held on entry and on return, but not while waiting.
-func (s *Stream) wait(ch *chan struct{}, dl, extra <-chan struct{}) {
+// waitChan returns the channel that wakes the stream's readers, or its
+// writers, making it if needed. sess.mu is held.
+func (s *Stream) waitChan(readers bool) <-chan struct{} {
+	x := s.extra()
+	ch := &x.wwait
+	if readers {
+		ch = &x.rwait
+	}
 	if *ch == nil {
 		*ch = make(chan struct{})
 	}
-	c := *ch
+	return *ch
+}
+
+// wait blocks until the stream's readers (or writers) are woken, dl or
+// extra is closed, or the session ends. sess.mu is held on entry and on
+// return, but not while waiting.
+func (s *Stream) wait(readers bool, dl, extra <-chan struct{}) {
+	c := s.waitChan(readers)
 	s.sess.mu.Unlock()
 	select {
 	case <-c:
@@ -213,25 +254,30 @@ func (s *Stream) writeDeadline() <-chan struct{} {
 // discarding reports that data arriving for the stream is dropped: this
 // side closed or reset it, or yamux reset it.
 func (s *Stream) discarding() bool {
-	return s.closing != notClosed || s.localReset != nil || s.has(rstIn|overflow)
+	return s.closing != notClosed || s.localReset() != nil || s.has(rstIn|overflow)
 }
 
 // receiving reports that the peer may still send data.
 func (s *Stream) receiving() bool {
-	return !s.discarding() && !s.has(remoteFIN) && s.peerReset == nil
+	return !s.discarding() && !s.has(remoteFIN) && s.peerReset() == nil
 }
 
 // account updates what the stream counts in the session: the bytes it
 // holds, and the window it granted beyond initialWindow while the peer may
 // still send. sess.mu is held.
 func (s *Stream) account() {
-	var grown int64
-	if s.receiving() {
-		grown = max(0, s.granted-s.consumed-initialWindow)
+	var grown uint32
+	if open := s.open(); s.receiving() && open > initialWindow {
+		grown = open - initialWindow
 	}
-	s.sess.count(int64(s.buf.n)-s.held, grown-s.grown)
-	s.held, s.grown = int64(s.buf.n), grown
+	held := uint32(s.buf.n)
+	s.sess.count(int64(held)-int64(s.held), int64(grown)-int64(s.grown))
+	s.held, s.grown = held, grown
 }
+
+// open returns the window open to the peer: what it may still send, plus
+// what it sent that is buffered. sess.mu is held.
+func (s *Stream) open() uint32 { return s.allow + uint32(s.buf.n) }
 
 // grant sends the peer more window when the stream's reader has consumed
 // half of it, or a Peek needs more than is open. The window to keep open
@@ -245,24 +291,28 @@ func (s *Stream) grant() bool {
 	if !s.receiving() {
 		return true
 	}
-	open := s.granted - s.consumed // what may be buffered: unread plus in flight
-	need := max(s.target, s.demand)
-	if open > need/2 && open >= s.demand {
+	demand := uint32(0)
+	if s.x != nil {
+		demand = uint32(s.x.demand)
+	}
+	open := s.open()
+	need := max(s.target, demand)
+	if open > need/2 && open >= demand {
 		return true
 	}
 	sess := s.sess
-	if s.granted-s.received < s.target/4 && s.target < sess.maxWindow {
+	if s.allow < s.target/4 && s.target < sess.maxWindow {
 		s.target = min(2*s.target, sess.maxWindow)
-		need = max(s.target, s.demand)
+		need = max(s.target, demand)
 	}
-	need = min(need, initialWindow+sess.growLimit-sess.grown+s.grown)
-	if g := s.consumed + need; g > s.granted {
-		delta := g - s.granted
-		s.granted = g
+	need = uint32(min(int64(need), initialWindow+sess.growLimit-sess.grown+int64(s.grown)))
+	if need > open {
+		delta := need - open
+		s.allow += delta
 		s.account()
-		sess.out.control(makeHeader(typeWindow, 0, s.id, uint32(delta)), nil)
+		sess.out.control(makeHeader(typeWindow, 0, s.id, delta), nil)
 	}
-	return s.granted-s.consumed >= s.demand
+	return s.open() >= demand
 }
 
 // Read reads from the stream. It returns io.EOF after the peer's CloseWrite
@@ -277,8 +327,9 @@ func (s *Stream) Read(p []byte) (int, error) {
 			return 0, err
 		}
 		if s.buf.n > 0 {
+			s.dropPeek()
 			n := s.buf.read(p)
-			s.consume(n)
+			s.consumed()
 			return n, nil
 		}
 		if err := s.readEnd(); err != nil {
@@ -287,7 +338,7 @@ func (s *Stream) Read(p []byte) (int, error) {
 		if len(p) == 0 {
 			return 0, nil
 		}
-		s.wait(&s.rwait, s.readDeadline(), nil)
+		s.wait(true, s.readDeadline(), nil)
 	}
 }
 
@@ -309,26 +360,53 @@ func (s *Stream) Peek(n int) ([]byte, error) {
 		return nil, &wsplex.Error{Code: wsplex.CodeResourceExhausted,
 			Message: fmt.Sprintf("wsplex/mux: cannot wait for %d bytes: over the session's receive window", n)}
 	}
-	defer func() { s.demand = 0 }()
+	s.dropPeek()
+	defer func() {
+		if s.x != nil {
+			s.x.demand = 0
+		}
+	}()
 	for {
 		if err := s.readErr(); err != nil {
 			return nil, err
 		}
 		if s.buf.n >= n {
-			return s.buf.peekAt(n), nil
+			return s.peekAt(n), nil
 		}
 		if err := s.readEnd(); err != nil {
 			if s.buf.n == 0 {
 				return nil, err
 			}
-			return s.buf.peekAt(s.buf.n), err
+			return s.peekAt(s.buf.n), err
 		}
-		s.demand = int64(n)
+		s.extra().demand = n
 		var freed <-chan struct{}
 		if !s.grant() {
 			freed = sess.windowFreed()
 		}
-		s.wait(&s.rwait, s.readDeadline(), freed)
+		s.wait(true, s.readDeadline(), freed)
+	}
+}
+
+// peekAt returns at least the first n buffered bytes, contiguous: the rest
+// of the first chunk if it holds them, else a copy of exactly n bytes,
+// kept until the reader's next call. sess.mu is held.
+func (s *Stream) peekAt(n int) []byte {
+	if b := s.buf.first(); len(b) >= n {
+		return b
+	}
+	x := s.extra()
+	x.peek = getPeekBuf(n)
+	*x.peek = s.buf.copyTo((*x.peek)[:0], n)
+	return *x.peek
+}
+
+// dropPeek returns the copy the last Peek made, if any: the reader has
+// moved on. sess.mu is held.
+func (s *Stream) dropPeek() {
+	if s.x != nil && s.x.peek != nil {
+		putPeekBuf(s.x.peek)
+		s.x.peek = nil
 	}
 }
 
@@ -337,17 +415,17 @@ func (s *Stream) Peek(n int) ([]byte, error) {
 func (s *Stream) Discard(n int) int {
 	s.sess.mu.Lock()
 	defer s.sess.mu.Unlock()
+	s.dropPeek()
 	n = min(n, s.buf.n)
 	if n > 0 {
 		s.buf.consume(n)
-		s.consume(n)
+		s.consumed()
 	}
 	return n
 }
 
-// consume records that the reader took n bytes. sess.mu is held.
-func (s *Stream) consume(n int) {
-	s.consumed += int64(n)
+// consumed records that the reader took bytes. sess.mu is held.
+func (s *Stream) consumed() {
 	s.account()
 	s.grant()
 }
@@ -358,8 +436,8 @@ func (s *Stream) readErr() error {
 	switch {
 	case s.closing != notClosed:
 		return s.opError("read", net.ErrClosed)
-	case s.localReset != nil:
-		return s.localReset
+	case s.localReset() != nil:
+		return s.localReset()
 	case deadline.Passed(s.readDeadline()):
 		return timeoutError{"read"}
 	}
@@ -369,10 +447,11 @@ func (s *Stream) readErr() error {
 // readEnd says how reading ends once nothing is buffered, or nil if more
 // may come. sess.mu is held.
 func (s *Stream) readEnd() error {
+	pr := s.peerReset()
 	switch {
-	case s.peerReset != nil && s.peerReset.Code != wsplex.CodeOK:
-		return s.peerReset
-	case s.peerReset != nil:
+	case pr != nil && pr.Code != wsplex.CodeOK:
+		return pr
+	case pr != nil:
 		return io.EOF // a RST after it changes nothing (SPEC.md §4.7)
 	case s.has(rstIn):
 		return errRefused
@@ -394,7 +473,7 @@ var errRefused = &wsplex.Error{Code: wsplex.CodeUnavailable, Message: "stream re
 func (s *Stream) PeerStatus() *wsplex.Error {
 	s.sess.mu.Lock()
 	defer s.sess.mu.Unlock()
-	return s.peerReset
+	return s.peerReset()
 }
 
 // Write writes to the stream. It waits while the peer's window is full or
@@ -415,11 +494,11 @@ func (s *Stream) Write(p []byte) (n int, err error) {
 			return n, err
 		}
 		if s.sendWindow == 0 {
-			s.wait(&s.wwait, s.writeDeadline(), nil)
+			s.wait(false, s.writeDeadline(), nil)
 			continue
 		}
-		k := int(min(int64(len(p)-n), s.sendWindow, int64(sess.maxBody)))
-		s.sendWindow -= int64(k)
+		k := min(len(p)-n, int(s.sendWindow), sess.maxBody)
+		s.sendWindow -= uint32(k)
 		// A write with no deadline may block in the kernel; one with a
 		// deadline waits only for the queue, where the deadline holds.
 		if s.writeDeadline() == nil && sess.out.tryDirect() {
@@ -432,10 +511,7 @@ func (s *Stream) Write(p []byte) (n int, err error) {
 			n += k
 			continue
 		}
-		if s.wwait == nil {
-			s.wwait = make(chan struct{})
-		}
-		stop, dl := s.wwait, s.writeDeadline()
+		stop, dl := s.waitChan(false), s.writeDeadline()
 		sess.mu.Unlock()
 		ok, err := sess.out.reserve(headerSize+k, stop, dl)
 		if ok {
@@ -443,7 +519,7 @@ func (s *Stream) Write(p []byte) (n int, err error) {
 		}
 		sess.mu.Lock()
 		if !ok {
-			s.sendWindow += int64(k)
+			s.sendWindow += uint32(k)
 			if err == errDeadline {
 				return n, timeoutError{"write"}
 			}
@@ -469,7 +545,7 @@ func (s *Stream) takeTurn(write bool) error {
 				return err
 			}
 		}
-		s.wait(&s.wwait, nil, nil)
+		s.wait(false, nil, nil)
 	}
 	s.flags |= writing
 	return nil
@@ -477,19 +553,20 @@ func (s *Stream) takeTurn(write bool) error {
 
 func (s *Stream) giveTurn() {
 	s.flags &^= writing
-	wake(&s.wwait)
+	s.wakeWriters()
 }
 
 // writeErr says why a write cannot proceed, if it cannot. sess.mu is held.
 func (s *Stream) writeErr() error {
+	pr := s.peerReset()
 	switch {
 	case s.closing != notClosed:
 		return s.opError("write", net.ErrClosed)
-	case s.localReset != nil:
-		return s.localReset
-	case s.peerReset != nil && s.peerReset.Code != wsplex.CodeOK:
-		return s.peerReset
-	case s.peerReset != nil:
+	case s.localReset() != nil:
+		return s.localReset()
+	case pr != nil && pr.Code != wsplex.CodeOK:
+		return pr
+	case pr != nil:
 		return wsplex.ErrPeerClosed
 	case s.has(rstIn):
 		return errRefused
@@ -509,12 +586,12 @@ func (s *Stream) writeErr() error {
 func (s *Stream) CloseWrite() error {
 	sess := s.sess
 	sess.mu.Lock()
-	if s.has(writeClosed) || s.closing != notClosed || s.localReset != nil {
+	if s.has(writeClosed) || s.closing != notClosed || s.localReset() != nil {
 		sess.mu.Unlock()
 		return nil
 	}
 	s.flags |= writeClosed
-	wake(&s.wwait)
+	s.wakeWriters()
 	s.takeTurn(false)
 	err := s.sendEnd()
 	s.giveTurn()
@@ -530,8 +607,10 @@ func (s *Stream) CloseWrite() error {
 // order, so that the peer never reads a clean end where a reset was due
 // (SPEC.md §5). sess.mu is held, and released meanwhile.
 func (s *Stream) sendEnd() error {
-	owed := s.owed
-	s.owed = nil
+	var owed *wsplex.Error
+	if s.x != nil {
+		owed, s.x.owed = s.x.owed, nil
+	}
 	s.sess.mu.Unlock()
 	if owed != nil {
 		s.sess.out.control(resetFrame(s.id, owed))
@@ -558,19 +637,20 @@ func (s *Stream) Reset(e *wsplex.Error) error {
 	}
 	sess := s.sess
 	sess.mu.Lock()
-	if s.closing != notClosed || s.localReset != nil {
+	if s.closing != notClosed || s.localReset() != nil {
 		sess.mu.Unlock()
 		return nil
 	}
-	s.localReset = le
-	if s.has(tracked) && !s.has(rstIn) && s.peerReset == nil { // a peer that reset it reads no more
-		s.owed = le
+	x := s.extra()
+	x.localReset = le
+	if s.has(tracked) && !s.has(rstIn) && x.peerReset == nil { // a peer that reset it reads no more
+		x.owed = le
 	}
 	s.buf.reset()
 	s.account()
 	cancel := s.end(le)
-	wake(&s.rwait)
-	wake(&s.wwait)
+	s.wakeReaders()
+	s.wakeWriters()
 	s.takeTurn(false)
 	err := s.sendEnd()
 	s.giveTurn()
@@ -612,14 +692,14 @@ func (s *Stream) Close() error {
 		return nil
 	}
 	s.closing = closing
-	if s.localReset == nil && s.peerReset == nil && !s.has(rstIn) && !s.has(remoteFIN) && s.has(tracked) {
-		s.owed = &wsplex.Error{Code: wsplex.CodeOK} // the peer may still be sending: tell it to stop
+	if s.localReset() == nil && s.peerReset() == nil && !s.has(rstIn) && !s.has(remoteFIN) && s.has(tracked) {
+		s.extra().owed = &wsplex.Error{Code: wsplex.CodeOK} // the peer may still be sending: tell it to stop
 	}
 	s.buf.reset()
 	s.account()
 	cancel := s.end(net.ErrClosed)
-	wake(&s.rwait)
-	wake(&s.wwait)
+	s.wakeReaders()
+	s.wakeWriters()
 	s.takeTurn(false)
 	_ = s.sendEnd()
 	s.giveTurn()
@@ -672,9 +752,9 @@ func (s *Stream) setDeadline(t time.Time, read bool) {
 		return
 	}
 	x := s.extra()
-	d, waiters := &x.wdl, &s.wwait
+	d, waiters := &x.wdl, &x.wwait
 	if read {
-		d, waiters = &x.rdl, &s.rwait
+		d, waiters = &x.rdl, &x.rwait
 	}
 	if *d == nil {
 		if t.IsZero() {
