@@ -11,43 +11,58 @@ type recvBuffer struct {
 	chunks    []*[]byte // unread data from chunks[head], read from off
 	head, off int32
 	n         int // unread bytes
+	mem       int // the chunks' capacity: the memory the buffer holds
 }
 
-// Chunk sizes: small frames share a chunk, a medium one takes one of 8
-// KiB, and a data frame of a default-sized message fits a large one.
+// Chunk sizes: powers of two from 1 KiB, and one that fits a data frame of
+// a default-sized message. A body gets the smallest that holds it, so a
+// stream's chunks hold less than twice its data, and small bodies share
+// one: a peer sending many small frames cannot make a stream hold much
+// more memory than data.
 const (
-	smallChunk  = 1 << 10
-	mediumChunk = 8 << 10
-	largeChunk  = 64<<10 + 64
+	smallChunk = 1 << 10
+	largeChunk = 64<<10 + 64
 )
 
-var chunks = [3]sync.Pool{
-	{New: func() any { b := make([]byte, 0, smallChunk); return &b }},
-	{New: func() any { b := make([]byte, 0, mediumChunk); return &b }},
-	{New: func() any { b := make([]byte, 0, largeChunk); return &b }},
+var chunkSizes = [...]int{1 << 10, 2 << 10, 4 << 10, 8 << 10, 16 << 10, 32 << 10, largeChunk}
+
+var chunks [len(chunkSizes)]sync.Pool
+
+// chunkClass returns the index of the smallest chunk size that holds n
+// bytes, or of the largest.
+func chunkClass(n int) int {
+	for i, size := range chunkSizes {
+		if n <= size {
+			return i
+		}
+	}
+	return len(chunkSizes) - 1
+}
+
+// chunkCost returns the memory a body of n bytes may take in new chunks.
+func chunkCost(n int) int {
+	cost := 0
+	for ; n > largeChunk; n -= largeChunk {
+		cost += largeChunk
+	}
+	return cost + chunkSizes[chunkClass(n)]
 }
 
 // getChunk returns an empty chunk that holds n bytes, or largeChunk if n
 // is larger.
 func getChunk(n int) *[]byte {
-	switch {
-	case n <= smallChunk:
-		return chunks[0].Get().(*[]byte)
-	case n <= mediumChunk:
-		return chunks[1].Get().(*[]byte)
+	i := chunkClass(n)
+	if b, ok := chunks[i].Get().(*[]byte); ok {
+		return b
 	}
-	return chunks[2].Get().(*[]byte)
+	b := make([]byte, 0, chunkSizes[i])
+	return &b
 }
 
 func putChunk(b *[]byte) {
 	*b = (*b)[:0]
-	switch cap(*b) {
-	case smallChunk:
-		chunks[0].Put(b)
-	case mediumChunk:
-		chunks[1].Put(b)
-	case largeChunk:
-		chunks[2].Put(b)
+	if i := chunkClass(cap(*b)); chunkSizes[i] == cap(*b) {
+		chunks[i].Put(b)
 	}
 }
 
@@ -61,6 +76,7 @@ func (b *recvBuffer) write(p []byte) {
 		} else {
 			c = getChunk(len(p))
 			b.chunks = append(b.chunks, c)
+			b.mem += cap(*c)
 		}
 		k := min(len(p), cap(*c)-len(*c))
 		*c = append(*c, p[:k]...)
@@ -73,6 +89,7 @@ func (b *recvBuffer) write(p []byte) {
 func (b *recvBuffer) appendChunk(c *[]byte) {
 	b.chunks = append(b.chunks, c)
 	b.n += len(*c)
+	b.mem += cap(*c)
 }
 
 // first returns the unread bytes of the first chunk.
@@ -128,6 +145,7 @@ func (b *recvBuffer) consume(n int) {
 }
 
 func (b *recvBuffer) popChunk() {
+	b.mem -= cap(*b.chunks[b.head])
 	putChunk(b.chunks[b.head])
 	b.chunks[b.head] = nil
 	b.head++
@@ -141,7 +159,7 @@ func (b *recvBuffer) popChunk() {
 // what Peek returned, so it leaves the chunks to the garbage collector
 // instead of the pools.
 func (b *recvBuffer) reset() {
-	b.chunks, b.head, b.off, b.n = nil, 0, 0, 0
+	b.chunks, b.head, b.off, b.n, b.mem = nil, 0, 0, 0, 0
 }
 
 // Peek buffers, for messages spanning chunks, in classes of 2 KiB to

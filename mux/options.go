@@ -23,16 +23,15 @@ type Options struct {
 	// at full speed.
 	WindowSize uint32
 
-	// SessionWindow bounds the stream data the peer can make this side
-	// hold for the session: received and not yet read, plus what the
-	// peer may still send, over all streams, as HTTP/2's connection
-	// window does. Each stream the peer may send on holds at least 256
-	// KiB of it (yamux gives every new stream that window), so it also
-	// caps such streams at SessionWindow / 256 KiB: streams whose peer
-	// has half-closed them, such as server-streaming calls and
-	// subscriptions, hold only what they have buffered. A stream the peer
-	// opens beyond it is refused with CodeResourceExhausted, and Open
-	// waits for room. At least 256 KiB. Default 64 MiB.
+	// SessionWindow bounds the memory the peer can make this side hold in
+	// stream data received and not yet read, over all streams of the
+	// session, as HTTP/2's connection window does. Stream windows grow
+	// beyond yamux's initial 256 KiB only within half of it; data that
+	// would make the session hold more resets the stream it arrives on
+	// with CodeResourceExhausted, and a stream the peer opens while the
+	// session holds it all is refused. Honest peers meet it only with more
+	// than a hundred streams each holding a full initial window unread. At
+	// least 256 KiB. Default 64 MiB.
 	SessionWindow uint32
 
 	// MaxStreams caps the streams the peer may have open towards this side

@@ -541,3 +541,75 @@ func TestBurstOfOpensIsNotRefused(t *testing.T) {
 		}
 	}
 }
+
+// Many small frames make a stream hold little more memory than data: a
+// 1025-byte body does not take a 64 KiB chunk.
+func TestSmallFramesHoldLittleMemory(t *testing.T) {
+	peer, server := rawServer(t, nil)
+	var before runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	body := make([]byte, 1025)
+	sent := 0
+	for id := uint32(1); id <= 2*32; id += 2 {
+		frames := [][]byte{plextest.Frame(plextest.TypeWindow, plextest.FlagSYN, id, 0)}
+		for range 255 { // just under the 256 KiB window
+			frames = append(frames, plextest.Frame(plextest.TypeData, 0, id, uint32(len(body)), body...))
+			sent += len(body)
+		}
+		if err := peer.Send(frames...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	peer.Send(plextest.Frame(plextest.TypePing, plextest.FlagSYN, 0, 1))
+	for {
+		hdr, _, err := peer.ReadFrame()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if hdr[1] == plextest.TypePing {
+			break // everything before the ping was read
+		}
+	}
+	var after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	grew := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+	if grew > 3*int64(sent) || server.Held() > 2*int64(sent) {
+		t.Fatalf("%d bytes in 1025-byte frames: the heap grew by %d, the session holds %d", sent, grew, server.Held())
+	}
+}
+
+// A peer that reads nothing while it makes the session queue answers (here
+// refusals of streams beyond MaxStreams) ends its session, instead of
+// growing the queue without bound.
+func TestPeerThatReadsNothingCannotGrowTheQueue(t *testing.T) {
+	srv, sessions := plextest.NewSessionServer(t, &mux.HandlerOptions{Options: mux.Options{MaxStreams: 1, CloseTimeout: 100 * time.Millisecond}}, 1)
+	peer := plextest.DialRaw(t, srv.URL)
+	server := <-sessions
+	// Never read; send SYNs until the server gives up.
+	id := uint32(1)
+	for !isDone(server.Done()) {
+		var frames [][]byte
+		for range 1000 {
+			frames = append(frames, plextest.Frame(plextest.TypeWindow, plextest.FlagSYN, id, 0))
+			id += 2
+		}
+		if err := peer.Send(frames...); err != nil {
+			break // the server closed the connection
+		}
+	}
+	waitDone(t, server.Done(), "the session of a peer that reads nothing")
+	if err := server.Err(); err == nil || !strings.Contains(err.Error(), "reads nothing") {
+		t.Fatalf("session ended with %v", err)
+	}
+}
+
+func isDone(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}

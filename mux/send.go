@@ -39,6 +39,7 @@ type sender struct {
 	idle     chan struct{} // if not nil, closed when the flusher stops
 	pings    int           // ping replies queued since the flusher last took parts
 	err      error         // why writing ended; later frames are dropped
+	overflow bool          // a control frame found maxQueued waiting
 	spare    []*[]byte     // the parts slice the flusher last emptied
 }
 
@@ -50,6 +51,13 @@ const smallFrame = 8 << 10
 // pings faster than that gets no answer to the excess, instead of making
 // this side queue replies without bound.
 const maxQueuedPings = 16
+
+// maxQueued bounds what waits to be written. Data frames wait for room at
+// one message; control frames do not, but every one answers something the
+// peer did (a stream opened, refused or read), so a peer that keeps doing
+// that while it reads nothing breaks SPEC.md §3 ("keep reading"), and its
+// session ends once a megabyte of answers waits.
+const maxQueued = 1 << 20
 
 func newSender(conn wsConn, limit int) *sender {
 	return &sender{conn: conn, limit: limit}
@@ -63,9 +71,31 @@ func (o *sender) control(h header, body []byte) bool {
 	if o.err != nil {
 		return false
 	}
+	if o.queued+headerSize+len(body) > maxQueued {
+		o.overflow = true
+		return false
+	}
 	o.appendSmall(h[:], body)
 	o.kick()
 	return true
+}
+
+// overflowed reports whether a control frame found the queue full.
+func (o *sender) overflowed() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.overflow
+}
+
+// goAway queues Go Away with code, whatever the queue holds.
+func (o *sender) goAway(code uint32) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.err == nil {
+		h := makeHeader(typeGoAway, 0, 0, code)
+		o.appendSmall(h[:], nil)
+		o.kick()
+	}
 }
 
 // errOrClosed returns why the sender stopped.

@@ -58,7 +58,7 @@ type Session struct {
 	opened      map[uint32]*Stream // streams this side opened, until Open takes them
 	peerStreams int                // tracked streams the peer opened
 	unaccepted  int                // of those, the ones not yet acknowledged
-	held        int64              // stream data received and not read
+	held        int64              // memory holding stream data received and not read
 	grown       int64              // window the streams granted beyond initialWindow
 	windowWait  chan struct{}      // if not nil, closed when held or grown drops
 	goAwaySent  bool
@@ -160,6 +160,9 @@ func (s *Session) readFrames(p []byte) (int, error) {
 		s.in.Discard(headerSize)
 		s.out.received.Store(true)
 		pass, err := s.handle(h)
+		if err == nil && s.out.overflowed() {
+			err = protoErrorf("peer reads nothing while it makes this side queue over %d bytes of answers", maxQueued)
+		}
 		if err != nil {
 			return 0, s.fail(err)
 		}
@@ -183,7 +186,7 @@ func (s *Session) fail(err error) error {
 			s.protoErr = err
 		}
 		s.mu.Unlock()
-		s.out.control(makeHeader(typeGoAway, 0, 0, goAwayProtocol), nil)
+		s.out.goAway(goAwayProtocol)
 		s.log.Warn("wsplex/mux: peer broke the protocol", "remote", s.RemoteAddr(), "err", err)
 	}
 	return err
@@ -265,7 +268,7 @@ func (s *Session) handleStream(h *header) (bool, error) {
 		}
 		st.allow -= uint32(body)
 		keep := !st.discarding() && st.peerReset() == nil && !st.has(remoteFIN)
-		if keep && s.held+body > s.budget {
+		if keep && s.held+int64(chunkCost(int(body))) > s.budget {
 			// The peer keeps within each stream's window but not within the
 			// session's: this stream gives way.
 			keep = false
@@ -341,7 +344,7 @@ func (s *Session) refuse(id uint32, e *wsplex.Error) {
 // receive reads a data body of n bytes into st's buffer. The stream may
 // have been closed meanwhile; then the data is dropped.
 func (s *Session) receive(st *Stream, n int) error {
-	if n <= smallChunk {
+	if n <= inBufferSize {
 		p, err := s.in.Peek(n)
 		if err != nil {
 			return err

@@ -262,15 +262,15 @@ func (s *Stream) receiving() bool {
 	return !s.discarding() && !s.has(remoteFIN) && s.peerReset() == nil
 }
 
-// account updates what the stream counts in the session: the bytes it
-// holds, and the window it granted beyond initialWindow while the peer may
-// still send. sess.mu is held.
+// account updates what the stream counts in the session: the memory its
+// buffer holds, and the window it granted beyond initialWindow while the
+// peer may still send. sess.mu is held.
 func (s *Stream) account() {
 	var grown uint32
 	if open := s.open(); s.receiving() && open > initialWindow {
 		grown = open - initialWindow
 	}
-	held := uint32(s.buf.n)
+	held := uint32(s.buf.mem)
 	s.sess.count(int64(held)-int64(s.held), int64(grown)-int64(s.grown))
 	s.held, s.grown = held, grown
 }
