@@ -9,7 +9,7 @@
 // 100 ms. It prints one row per attack: the peaks above the baseline, how
 // the honest session fared, and what the server sent back.
 //
-//	go run ./cmd/hostile         # the sizes of the issue; a few minutes
+//	go run ./cmd/hostile         # full sizes; a few minutes
 //	go run ./cmd/hostile -quick  # small sizes; a few seconds
 package main
 
@@ -85,7 +85,7 @@ type config struct {
 	settle     time.Duration // the longest wait for the server to settle between attacks
 }
 
-// fullConfig has the sizes of the issue that asked for this program. The
+// fullConfig has full-size attacks, the sizes of the original report. The
 // holds outlast the server's 10 s open timeout and, for attackers that do
 // not read, its 10 s write timeout, whose watchdog looks every 10 s and so
 // ends a stalled session 10 to 20 s after the stall began.
