@@ -8,11 +8,30 @@ import "sync"
 // consume) returns chunks to the pools: what Stream.Peek returned stays
 // valid until the reader's next call.
 type recvBuffer struct {
-	chunks    []*[]byte // unread data from chunks[head], read from off
-	head, off int32
-	n         int // unread bytes
-	mem       int // the chunks' capacity: the memory the buffer holds
+	q      *chunkQueue // nil while nothing is buffered
+	n, mem uint32      // unread bytes; the chunks' capacity, the memory held
 }
+
+// chunkQueue holds a buffer's chunks: unread data from chunks[head], read
+// from off. Queues are pooled, so that an idle stream holds not even its
+// list of chunks.
+type chunkQueue struct {
+	chunks    []*[]byte
+	head, off int
+}
+
+var queues = sync.Pool{New: func() any { return new(chunkQueue) }}
+
+// queue returns b.q, taking one from the pool if needed.
+func (b *recvBuffer) queue() *chunkQueue {
+	if b.q == nil {
+		b.q = queues.Get().(*chunkQueue)
+	}
+	return b.q
+}
+
+// len returns how many bytes are buffered.
+func (b *recvBuffer) len() int { return int(b.n) }
 
 // Chunk sizes: powers of two from 1 KiB, and one that fits a data frame of
 // a default-sized message. A body gets the smallest that holds it, so a
@@ -69,27 +88,29 @@ func putChunk(b *[]byte) {
 // write appends p, copying it into the last chunk if it fits, else into a
 // new chunk.
 func (b *recvBuffer) write(p []byte) {
+	q := b.queue()
 	for len(p) > 0 {
 		var c *[]byte
-		if k := len(b.chunks); k > int(b.head) && cap(*b.chunks[k-1])-len(*b.chunks[k-1]) > 0 {
-			c = b.chunks[k-1]
+		if k := len(q.chunks); k > q.head && cap(*q.chunks[k-1])-len(*q.chunks[k-1]) > 0 {
+			c = q.chunks[k-1]
 		} else {
 			c = getChunk(len(p))
-			b.chunks = append(b.chunks, c)
-			b.mem += cap(*c)
+			q.chunks = append(q.chunks, c)
+			b.mem += uint32(cap(*c))
 		}
 		k := min(len(p), cap(*c)-len(*c))
 		*c = append(*c, p[:k]...)
 		p = p[k:]
-		b.n += k
+		b.n += uint32(k)
 	}
 }
 
 // appendChunk appends a chunk filled by the caller, which gives it up.
 func (b *recvBuffer) appendChunk(c *[]byte) {
-	b.chunks = append(b.chunks, c)
-	b.n += len(*c)
-	b.mem += cap(*c)
+	q := b.queue()
+	q.chunks = append(q.chunks, c)
+	b.n += uint32(len(*c))
+	b.mem += uint32(cap(*c))
 }
 
 // first returns the unread bytes of the first chunk.
@@ -97,7 +118,7 @@ func (b *recvBuffer) first() []byte {
 	if b.n == 0 {
 		return nil
 	}
-	return (*b.chunks[b.head])[b.off:]
+	return (*b.q.chunks[b.q.head])[b.q.off:]
 }
 
 // read copies buffered bytes into p and consumes them.
@@ -112,10 +133,10 @@ func (b *recvBuffer) read(p []byte) int {
 	return total
 }
 
-// copyTo appends the first n buffered bytes, n <= b.n, to dst.
+// copyTo appends the first n buffered bytes, n <= b.len(), to dst.
 func (b *recvBuffer) copyTo(dst []byte, n int) []byte {
-	off := int(b.off)
-	for _, c := range b.chunks[b.head:] {
+	off := b.q.off
+	for _, c := range b.q.chunks[b.q.head:] {
 		k := min(len(*c)-off, n)
 		dst = append(dst, (*c)[off:off+k]...)
 		n -= k
@@ -127,39 +148,47 @@ func (b *recvBuffer) copyTo(dst []byte, n int) []byte {
 	return dst
 }
 
-// consume drops n buffered bytes, n <= b.n.
+// consume drops n buffered bytes, n <= b.len(). A buffer left empty gives
+// its chunks and queue back to their pools.
 func (b *recvBuffer) consume(n int) {
-	b.n -= n
+	if n == 0 {
+		return
+	}
+	b.n -= uint32(n)
+	q := b.q
 	for n > 0 {
-		c := b.chunks[b.head]
-		k := min(n, len(*c)-int(b.off))
-		b.off += int32(k)
+		c := q.chunks[q.head]
+		k := min(n, len(*c)-q.off)
+		q.off += k
 		n -= k
-		if int(b.off) == len(*c) {
+		if q.off == len(*c) {
 			b.popChunk()
 		}
 	}
-	if b.n == 0 && len(b.chunks) > int(b.head) {
-		b.popChunk() // the last chunk may have room left, but keep no memory while idle
+	if b.n == 0 {
+		for q.head < len(q.chunks) {
+			b.popChunk() // the last chunk may have room left, but keep no memory while idle
+		}
+		q.chunks, q.head, q.off = q.chunks[:0], 0, 0
+		queues.Put(q)
+		b.q = nil
 	}
 }
 
 func (b *recvBuffer) popChunk() {
-	b.mem -= cap(*b.chunks[b.head])
-	putChunk(b.chunks[b.head])
-	b.chunks[b.head] = nil
-	b.head++
-	b.off = 0
-	if int(b.head) == len(b.chunks) { // keep the slice for the next data
-		b.chunks, b.head = b.chunks[:0], 0
-	}
+	q := b.q
+	b.mem -= uint32(cap(*q.chunks[q.head]))
+	putChunk(q.chunks[q.head])
+	q.chunks[q.head] = nil
+	q.head++
+	q.off = 0
 }
 
 // reset drops everything buffered. It may run while a reader still uses
 // what Peek returned, so it leaves the chunks to the garbage collector
 // instead of the pools.
 func (b *recvBuffer) reset() {
-	b.chunks, b.head, b.off, b.n, b.mem = nil, 0, 0, 0, 0
+	b.q, b.n, b.mem = nil, 0, 0
 }
 
 // Peek buffers, for messages spanning chunks, in classes of 2 KiB to

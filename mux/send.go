@@ -2,6 +2,7 @@ package mux
 
 import (
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,7 +36,7 @@ type sender struct {
 	dhdr     header        // the header of the direct write
 	dparts   [2][]byte     // the parts of the direct write, kept to save allocations
 	received atomic.Bool   // a frame arrived since this side last wrote
-	room     chan struct{} // if not nil, closed when the flusher takes parts
+	waiters  []*roomWaiter // data frames waiting for room, in turn
 	idle     chan struct{} // if not nil, closed when the flusher stops
 	pings    int           // ping replies queued since the flusher last took parts
 	err      error         // why writing ended; later frames are dropped
@@ -141,33 +142,64 @@ func (o *sender) appendSmall(hdr, body []byte) {
 
 // reserve waits until the queue has room for a data frame of n bytes and
 // reserves it, or until stop is closed (returning false). The reservation
-// ends with data or cancel.
+// ends with data or cancel. Waiters get room in turn, as it frees, so a
+// flush wakes only those it makes room for, not every stream writing.
 func (o *sender) reserve(n int, stop <-chan struct{}, deadline <-chan struct{}) (ok bool, err error) {
 	o.mu.Lock()
-	for {
-		if o.err != nil {
-			err = o.err
-			o.mu.Unlock()
-			return false, err
-		}
-		if o.queued < o.limit {
-			o.queued += n
-			o.mu.Unlock()
-			return true, nil
-		}
-		if o.room == nil {
-			o.room = make(chan struct{})
-		}
-		room := o.room
+	if o.err != nil {
+		err = o.err
 		o.mu.Unlock()
-		select {
-		case <-room:
-		case <-stop:
-			return false, nil
-		case <-deadline:
-			return false, errDeadline
+		return false, err
+	}
+	if o.queued < o.limit && len(o.waiters) == 0 {
+		o.queued += n
+		o.mu.Unlock()
+		return true, nil
+	}
+	w := &roomWaiter{n: n, granted: make(chan struct{})}
+	o.waiters = append(o.waiters, w)
+	o.mu.Unlock()
+	select {
+	case <-w.granted:
+	case <-stop:
+	case <-deadline:
+		err = errDeadline
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if w.ok {
+		return true, nil // granted as it gave up: take it
+	}
+	if i := slices.Index(o.waiters, w); i >= 0 {
+		o.waiters = slices.Delete(o.waiters, i, i+1)
+	}
+	if o.err != nil && err == nil {
+		err = o.err
+	}
+	return false, err
+}
+
+// roomWaiter is a data frame waiting for room in the queue.
+type roomWaiter struct {
+	n       int
+	ok      bool          // granted: its n bytes are counted in queued
+	granted chan struct{} // closed when granted, or when the sender stops
+}
+
+// grantRoom gives waiters room in turn while there is room. o.mu is held.
+func (o *sender) grantRoom() {
+	for len(o.waiters) > 0 && (o.err != nil || o.queued < o.limit) {
+		w := o.waiters[0]
+		o.waiters[0] = nil
+		o.waiters = o.waiters[1:]
+		if o.err == nil {
+			w.ok = true
+			o.queued += w.n
 		}
-		o.mu.Lock()
+		close(w.granted)
+	}
+	if len(o.waiters) == 0 {
+		o.waiters = nil
 	}
 }
 
@@ -250,10 +282,7 @@ func (o *sender) writeDirect(h header, body []byte) error {
 	if len(o.parts) > 0 {
 		o.kick()
 	}
-	if o.room != nil {
-		close(o.room)
-		o.room = nil
-	}
+	o.grantRoom()
 	if o.idle != nil && !o.flushing {
 		close(o.idle)
 		o.idle = nil
@@ -271,10 +300,7 @@ func (o *sender) flush() {
 		for _, b := range parts {
 			o.queued -= len(*b)
 		}
-		if o.room != nil {
-			close(o.room)
-			o.room = nil
-		}
+		o.grantRoom()
 		o.mu.Unlock()
 		err := o.write(parts)
 		for i, b := range parts {
@@ -295,10 +321,7 @@ func (o *sender) flush() {
 	o.parts = nil
 	o.flushing = false
 	o.received.Store(false)
-	if o.room != nil {
-		close(o.room)
-		o.room = nil
-	}
+	o.grantRoom()
 	if o.idle != nil && !o.direct {
 		close(o.idle)
 		o.idle = nil
@@ -345,10 +368,7 @@ func (o *sender) drain(deadline time.Time) {
 	if o.err == nil {
 		o.err = net.ErrClosed
 	}
-	if o.room != nil {
-		close(o.room)
-		o.room = nil
-	}
+	o.grantRoom()
 	o.mu.Unlock()
 }
 

@@ -270,14 +270,14 @@ func (s *Stream) account() {
 	if open := s.open(); s.receiving() && open > initialWindow {
 		grown = open - initialWindow
 	}
-	held := uint32(s.buf.mem)
+	held := s.buf.mem
 	s.sess.count(int64(held)-int64(s.held), int64(grown)-int64(s.grown))
 	s.held, s.grown = held, grown
 }
 
 // open returns the window open to the peer: what it may still send, plus
 // what it sent that is buffered. sess.mu is held.
-func (s *Stream) open() uint32 { return s.allow + uint32(s.buf.n) }
+func (s *Stream) open() uint32 { return s.allow + s.buf.n }
 
 // grant sends the peer more window when the stream's reader has consumed
 // half of it, or a Peek needs more than is open. The window to keep open
@@ -326,7 +326,7 @@ func (s *Stream) Read(p []byte) (int, error) {
 		if err := s.readErr(); err != nil {
 			return 0, err
 		}
-		if s.buf.n > 0 {
+		if s.buf.len() > 0 {
 			s.dropPeek()
 			n := s.buf.read(p)
 			s.consumed()
@@ -370,14 +370,14 @@ func (s *Stream) Peek(n int) ([]byte, error) {
 		if err := s.readErr(); err != nil {
 			return nil, err
 		}
-		if s.buf.n >= n {
+		if s.buf.len() >= n {
 			return s.peekAt(n), nil
 		}
 		if err := s.readEnd(); err != nil {
-			if s.buf.n == 0 {
+			if s.buf.len() == 0 {
 				return nil, err
 			}
-			return s.peekAt(s.buf.n), err
+			return s.peekAt(s.buf.len()), err
 		}
 		s.extra().demand = n
 		var freed <-chan struct{}
@@ -416,7 +416,7 @@ func (s *Stream) Discard(n int) int {
 	s.sess.mu.Lock()
 	defer s.sess.mu.Unlock()
 	s.dropPeek()
-	n = min(n, s.buf.n)
+	n = min(n, s.buf.len())
 	if n > 0 {
 		s.buf.consume(n)
 		s.consumed()
