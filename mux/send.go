@@ -1,6 +1,7 @@
 package mux
 
 import (
+	"encoding/binary"
 	"net"
 	"slices"
 	"sync"
@@ -16,10 +17,11 @@ import (
 // one (SPEC.md §3). While one batch is on the wire the next one fills.
 //
 // Data frames are admitted only while the queue holds less than one
-// message (see reserve), so a reply waits behind at most the message being
-// written and one more; control frames (window updates, FINs, resets, Go
-// Away, ping replies) are never held back, since they are small and come
-// from a bounded number of stream events.
+// message (see reserve); small ones, and control frames (window updates,
+// FINs, resets, Go Away, ping replies), go ahead of the large data frames
+// queued for other streams, so a reply waits behind at most the message
+// being written, however busy a bulk stream keeps the queue. A stream's
+// own frames keep their order.
 //
 // A stream's Write returns once its frames are queued: what was queued will
 // be sent, as what a net.Conn's Write hands to the kernel will be.
@@ -28,20 +30,23 @@ type sender struct {
 	limit int // message size
 
 	mu       sync.Mutex
-	parts    []*[]byte     // waiting to be written, in order
-	tail     bool          // parts' last element is a small-frame buffer with room
-	queued   int           // bytes in parts, plus data reservations not yet appended
-	flushing bool          // a flusher goroutine is running
-	direct   bool          // a stream writes a frame itself; the flusher waits
-	dhdr     header        // the header of the direct write
-	dparts   [2][]byte     // the parts of the direct write, kept to save allocations
-	received atomic.Bool   // a frame arrived since this side last wrote
-	waiters  []*roomWaiter // data frames waiting for room, in turn
-	idle     chan struct{} // if not nil, closed when the flusher stops
-	pings    int           // ping replies queued since the flusher last took parts
-	err      error         // why writing ended; later frames are dropped
-	overflow bool          // a control frame found maxQueued waiting
-	spare    []*[]byte     // the parts slice the flusher last emptied
+	parts    []*[]byte      // waiting to be written, in order
+	tail     bool           // parts' last element is a small-frame buffer with room
+	prio     []*[]byte      // small frames of streams with no large frame queued: written first
+	bulk     map[uint32]int // streams with large frames in parts, and how many
+	large    []uint32       // the stream of each large frame in parts, in order
+	queued   int            // bytes in parts, plus data reservations not yet appended
+	flushing bool           // a flusher goroutine is running
+	direct   bool           // a stream writes a frame itself; the flusher waits
+	dhdr     header         // the header of the direct write
+	dparts   [2][]byte      // the parts of the direct write, kept to save allocations
+	received atomic.Bool    // a frame arrived since this side last wrote
+	waiters  []*roomWaiter  // data frames waiting for room, in turn
+	idle     chan struct{}  // if not nil, closed when the flusher stops
+	pings    int            // ping replies queued since the flusher last took parts
+	err      error          // why writing ended; later frames are dropped
+	overflow bool           // a control frame found maxQueued waiting
+	spare    []*[]byte      // the parts slice the flusher last emptied
 }
 
 // smallFrame is the largest frame copied into a shared buffer; larger
@@ -61,7 +66,7 @@ const maxQueuedPings = 16
 const maxQueued = 1 << 20
 
 func newSender(conn wsConn, limit int) *sender {
-	return &sender{conn: conn, limit: limit}
+	return &sender{conn: conn, limit: limit, bulk: make(map[uint32]int)}
 }
 
 // control queues a small frame (header and optional body) without waiting.
@@ -122,14 +127,25 @@ func (o *sender) ping(value uint32) {
 	o.kick()
 }
 
-// appendSmall copies a frame into the tail buffer, or a new one. o.mu is held.
+// appendSmall copies a frame into a shared buffer: one of prio, if its
+// stream has no large frame queued, else the tail of parts. o.mu is held.
 func (o *sender) appendSmall(hdr, body []byte) {
 	n := len(hdr) + len(body)
+	o.queued += n
+	if id := binary.BigEndian.Uint32(hdr[4:8]); o.bulk[id] == 0 {
+		if k := len(o.prio); k > 0 && len(*o.prio[k-1])+n <= cap(*o.prio[k-1]) {
+			*o.prio[k-1] = append(append(*o.prio[k-1], hdr...), body...)
+			return
+		}
+		b := getBuf(max(n, smallBufSize))
+		*b = append(append((*b)[:0], hdr...), body...)
+		o.prio = append(o.prio, b)
+		return
+	}
 	if o.tail {
 		b := o.parts[len(o.parts)-1]
 		if len(*b)+n <= cap(*b) {
 			*b = append(append(*b, hdr...), body...)
-			o.queued += n
 			return
 		}
 	}
@@ -137,7 +153,6 @@ func (o *sender) appendSmall(hdr, body []byte) {
 	*b = append(append((*b)[:0], hdr...), body...)
 	o.parts = append(o.parts, b)
 	o.tail = n <= smallFrame
-	o.queued += n
 }
 
 // reserve waits until the queue has room for a data frame of n bytes and
@@ -151,7 +166,8 @@ func (o *sender) reserve(n int, stop <-chan struct{}, deadline <-chan struct{}) 
 		o.mu.Unlock()
 		return false, err
 	}
-	if o.queued < o.limit && len(o.waiters) == 0 {
+	if o.queued < o.limit && len(o.waiters) == 0 || n <= smallFrame && o.queued < 2*o.limit {
+		// Small frames need not wait their turn behind large ones.
 		o.queued += n
 		o.mu.Unlock()
 		return true, nil
@@ -235,6 +251,8 @@ func (o *sender) data(h header, body []byte) {
 	}
 	o.parts = append(o.parts, b)
 	o.tail = false
+	o.bulk[h.id()]++
+	o.large = append(o.large, h.id())
 	o.kick()
 }
 
@@ -258,7 +276,7 @@ func (o *sender) tryDirect() bool {
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if o.err != nil || o.flushing || o.direct || len(o.parts) > 0 {
+	if o.err != nil || o.flushing || o.direct || len(o.parts)+len(o.prio) > 0 {
 		return false
 	}
 	o.direct = true
@@ -279,7 +297,7 @@ func (o *sender) writeDirect(h header, body []byte) error {
 	if err != nil && o.err == nil {
 		o.err = err
 	}
-	if len(o.parts) > 0 {
+	if len(o.parts)+len(o.prio) > 0 {
 		o.kick()
 	}
 	o.grantRoom()
@@ -294,9 +312,15 @@ func (o *sender) writeDirect(h header, body []byte) error {
 // connection has ended, and later frames are dropped.
 func (o *sender) flush() {
 	o.mu.Lock()
-	for len(o.parts) > 0 && o.err == nil {
-		parts := o.parts
-		o.parts, o.spare, o.tail, o.pings = o.spare[:0], nil, false, 0
+	for len(o.parts)+len(o.prio) > 0 && o.err == nil {
+		parts := append(o.prio, o.parts...)
+		for _, id := range o.large { // their streams' small frames may go ahead again
+			if o.bulk[id]--; o.bulk[id] == 0 {
+				delete(o.bulk, id)
+			}
+		}
+		o.large = o.large[:0]
+		o.prio, o.parts, o.spare, o.tail, o.pings = nil, o.spare[:0], nil, false, 0
 		for _, b := range parts {
 			o.queued -= len(*b)
 		}
@@ -315,10 +339,11 @@ func (o *sender) flush() {
 			o.spare = parts[:0]
 		}
 	}
-	for _, b := range o.parts { // dropped after a failure
+	for _, b := range append(o.prio, o.parts...) { // dropped after a failure
 		putBuf(b)
 	}
-	o.parts = nil
+	o.prio, o.parts, o.large = nil, nil, nil
+	clear(o.bulk)
 	o.flushing = false
 	o.received.Store(false)
 	o.grantRoom()

@@ -60,6 +60,7 @@ func New(ws *websocket.Conn, opts Options) (*Conn, error) {
 		dead:     make(chan struct{}),
 		closing:  make(chan struct{}),
 	}
+	lowerLatency(ws.NetConn())
 	if acked := bytesAcked(ws.NetConn()); acked != nil {
 		c.wd = newWatchdog(c, acked)
 	}
