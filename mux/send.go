@@ -266,11 +266,11 @@ func (o *sender) kick() {
 
 // tryDirect reports whether the caller may write a frame itself, on its
 // own goroutine, instead of queueing it: when nothing is queued or being
-// written, and either the frame is large or a frame arrived since this side
-// last wrote. A request or a reply, as in RPC, would only be delayed by a
-// hop to the flusher, and a large frame by a copy into the queue; a burst
-// of small frames with nothing in between goes through the queue and
-// shares messages. A caller that gets true must call writeDirect.
+// written, and either the frame fills most of a message or a frame arrived
+// since this side last wrote. A request or a reply, as in RPC, would only
+// be delayed by a hop to the flusher, and a large frame by a copy into the
+// queue; a burst of smaller frames with nothing in between goes through
+// the queue and shares messages. A caller that gets true must call writeDirect.
 func (o *sender) tryDirect(large bool) bool {
 	if !large && !o.received.Load() {
 		return false

@@ -501,7 +501,7 @@ func (s *Stream) Write(p []byte) (n int, err error) {
 		s.sendWindow -= uint32(k)
 		// A write with no deadline may block in the kernel; one with a
 		// deadline waits only for the queue, where the deadline holds.
-		if s.writeDeadline() == nil && sess.out.tryDirect(k > smallFrame) {
+		if s.writeDeadline() == nil && sess.out.tryDirect(2*k > sess.out.limit) {
 			sess.mu.Unlock()
 			err := sess.out.writeDirect(makeHeader(typeData, 0, s.id, uint32(k)), p[n:n+k])
 			sess.mu.Lock()
