@@ -219,13 +219,6 @@ func (o *sender) grantRoom() {
 	}
 }
 
-// cancel returns a reservation of n bytes that was not used.
-func (o *sender) cancel(n int) {
-	o.mu.Lock()
-	o.queued -= n
-	o.mu.Unlock()
-}
-
 // data queues a data frame for which n = headerSize+len(body) bytes were
 // reserved. Large bodies are copied outside the lock.
 func (o *sender) data(h header, body []byte) {

@@ -756,23 +756,9 @@ func (s *Session) isDone() bool {
 	}
 }
 
-// closedError is the error for calls on an ended session.
-func (s *Session) closedError() error {
-	select {
-	case <-s.done:
-	case <-time.After(s.opts.closeTimeout() + time.Second):
-		// yamux reported shutdown, but the connection is still closing:
-		// the cause is not known yet.
-		return ErrSessionClosed
-	}
-	if s.err == nil || s.err == ErrSessionClosed {
-		return ErrSessionClosed
-	}
-	return &sessionClosedError{cause: s.err}
-}
-
-// closedErrorLocked is closedError for callers holding s.mu, which the
-// session's end may need: it does not wait for the cause.
+// closedErrorLocked is the error for calls on an ended session. It does
+// not wait for the cause, which the session's end may need s.mu to learn:
+// until the session is done, it is ErrSessionClosed alone.
 func (s *Session) closedErrorLocked() error {
 	if !s.isDone() || s.err == nil || s.err == ErrSessionClosed {
 		return ErrSessionClosed
