@@ -30,6 +30,12 @@ var _ peeker = (*mux.Stream)(nil)
 // io.ErrUnexpectedEOF for input that ends inside a message; an error
 // wrapping proto.Error for a malformed prefix or message; and ms's errors.
 func readMessage(ms peeker, m proto.Message, limit int) error {
+	return readMessageWith(ms, limit, func(b []byte) error { return proto.Unmarshal(b, m) })
+}
+
+// readMessageWith is readMessage for a message left encoded: f gets its
+// bytes, valid only during the call, and its error is returned.
+func readMessageWith(ms peeker, limit int, f func([]byte) error) error {
 	size, n, b, err := peekPrefix(ms)
 	if err != nil {
 		return err
@@ -46,7 +52,7 @@ func readMessage(ms peeker, m proto.Message, limit int) error {
 			return err
 		}
 	}
-	err = proto.Unmarshal(b[n:n+size], m)
+	err = f(b[n : n+size])
 	ms.Discard(n + size)
 	return err
 }

@@ -28,6 +28,20 @@ type Handler interface {
 	ServeStream(ctx context.Context, s *Stream) error
 }
 
+// A Handler that also implements Answerer answers the open itself: the
+// Router runs it before answering, so that the answer can carry what the
+// handler decides, as an RPC's response headers do. The stream answers
+// with CodeOK and its ResponseMetadata on the handler's first Send, Write,
+// CloseWrite or Respond, or when the handler returns; a handler that
+// returns an error before answering answers with that error. Without
+// Answerer, the Router answers CodeOK (with Options.OnOpen's metadata)
+// before the handler runs, so that an opener waiting for the answer before
+// it writes does not wait for a handler that reads first.
+type Answerer interface {
+	// AnswersOpen reports whether the handler answers the open itself.
+	AnswersOpen() bool
+}
+
 // HandlerFunc adapts a func to Handler.
 type HandlerFunc func(ctx context.Context, s *Stream) error
 
@@ -118,7 +132,7 @@ func (r *Router) serveStream(ms *mux.Stream) {
 		return
 	}
 	s.name, s.md, s.pathValues = name, wire.Metadata(req.Metadata), values
-	var respMD wsplex.Metadata
+	s.respMD = wsplex.Metadata{}
 	if r.opts.OnOpen != nil {
 		md, err := r.opts.OnOpen(s.Context(), s)
 		if err != nil {
@@ -126,11 +140,15 @@ func (r *Router) serveStream(ms *mux.Stream) {
 			refuse(ms, statusOf(err))
 			return
 		}
-		respMD = md
+		for k, v := range md {
+			s.respMD[k] = v
+		}
 	}
-	// A peer that closed the stream already (SPEC.md §5, a CodeOK reset)
-	// reads no answer, but what it sent is still served.
-	if err := s.respond(nil, respMD); err != nil && !errors.Is(err, wsplex.ErrPeerClosed) {
+	if a, ok := h.(Answerer); ok && a.AnswersOpen() {
+		s.deferred = true
+	} else if err := s.Respond(); err != nil && !errors.Is(err, wsplex.ErrPeerClosed) {
+		// A peer that closed the stream already (SPEC.md §5, a CodeOK
+		// reset) reads no answer, but what it sent is still served.
 		return
 	}
 	r.run(h, s)
@@ -150,6 +168,7 @@ func (r *Router) run(h Handler, s *Stream) {
 		s.CloseWithError(err)
 		return
 	}
+	s.Respond()
 	s.CloseWrite()
 	s.Close()
 }

@@ -40,10 +40,12 @@ type Stream struct {
 	openErr  error
 
 	// Accepting side: the router's path values, and whether the open was
-	// answered.
+	// answered: by the Router, or by the stream itself (deferred) with
+	// respMD.
 	pathValues []string // key, value, ...
 	respondMu  sync.Mutex
 	responded  bool
+	deferred   bool
 
 	dlMu sync.Mutex
 	rdl  time.Time // the read deadline the user set, which Response restores
@@ -178,6 +180,23 @@ func (s *Stream) fail(e *wsplex.Error) error {
 	return e
 }
 
+// ResponseMetadata returns the metadata the accepting side answers the open
+// with, for a handler to change before the answer leaves (see Answerer).
+// On the opening side it returns the peer's answer's metadata, once
+// Response or a read has received it.
+func (s *Stream) ResponseMetadata() wsplex.Metadata { return s.respMD }
+
+// Respond answers the open, on the accepting side, with CodeOK and
+// ResponseMetadata, unless it was answered already; handlers that do not
+// implement Answerer never need to call it. On the opening side it does
+// nothing.
+func (s *Stream) Respond() error {
+	if s.opener {
+		return nil
+	}
+	return s.respond(nil, s.respMD)
+}
+
 // respond writes the accepting side's answer, once.
 func (s *Stream) respond(e *wsplex.Error, md wsplex.Metadata) error {
 	s.respondMu.Lock()
@@ -207,7 +226,13 @@ func (s *Stream) Receive(m proto.Message) error {
 	if err := s.beforeRead(); err != nil {
 		return err
 	}
-	err := readMessage(s.ms, m, s.opts.MaxMessageSize)
+	return s.readError(readMessage(s.ms, m, s.opts.MaxMessageSize))
+}
+
+// readError turns what reading a message failed with into the error a
+// caller sees, resetting the stream for a message that is too big or
+// malformed.
+func (s *Stream) readError(err error) error {
 	var tooBig *errTooBig
 	switch {
 	case err == nil, err == io.EOF:
@@ -227,7 +252,57 @@ func (s *Stream) Send(m proto.Message) error {
 	if size := proto.Size(m); size > s.opts.MaxMessageSize {
 		return wsplex.Errorf(wsplex.CodeResourceExhausted, "message of %d bytes exceeds the %d-byte limit", size, s.opts.MaxMessageSize)
 	}
+	if err := s.answer(); err != nil {
+		return err
+	}
 	return writeDelimited(s.ms, m)
+}
+
+// SendBytes writes b, one message already encoded (by a codec other than
+// protobuf's binary one, say), length-delimited, as Send would write it.
+func (s *Stream) SendBytes(b []byte) error {
+	if len(b) > s.opts.MaxMessageSize {
+		return wsplex.Errorf(wsplex.CodeResourceExhausted, "message of %d bytes exceeds the %d-byte limit", len(b), s.opts.MaxMessageSize)
+	}
+	if err := s.answer(); err != nil {
+		return err
+	}
+	bp := bufPool.Get().(*[]byte)
+	buf := append(protowire.AppendVarint((*bp)[:0], uint64(len(b))), b...)
+	_, err := s.ms.Write(buf)
+	if cap(buf) <= 1<<20 {
+		*bp = buf[:0]
+		bufPool.Put(bp)
+	}
+	return err
+}
+
+// ReceiveBytes reads the next message and calls f with its encoded bytes,
+// which are valid only during the call; f's error is returned. It reports
+// the end of the stream and refusals as Receive does.
+func (s *Stream) ReceiveBytes(f func(msg []byte) error) error {
+	s.readMu.Lock()
+	defer s.readMu.Unlock()
+	if err := s.beforeRead(); err != nil {
+		return err
+	}
+	var ferr error
+	err := readMessageWith(s.ms, s.opts.MaxMessageSize, func(b []byte) error {
+		ferr = f(b)
+		return nil
+	})
+	if err = s.readError(err); err != nil {
+		return err
+	}
+	return ferr
+}
+
+// answer sends the deferred answer before this side's first data.
+func (s *Stream) answer() error {
+	if !s.deferred {
+		return nil
+	}
+	return s.Respond()
 }
 
 // Read reads raw bytes, after the open handshake.
@@ -241,11 +316,21 @@ func (s *Stream) Read(p []byte) (int, error) {
 }
 
 // Write writes raw bytes.
-func (s *Stream) Write(p []byte) (int, error) { return s.ms.Write(p) }
+func (s *Stream) Write(p []byte) (int, error) {
+	if err := s.answer(); err != nil {
+		return 0, err
+	}
+	return s.ms.Write(p)
+}
 
 // CloseWrite ends the sending side: the peer's Receive or Read returns
 // io.EOF after the data sent before. Receiving goes on.
-func (s *Stream) CloseWrite() error { return s.ms.CloseWrite() }
+func (s *Stream) CloseWrite() error {
+	if err := s.answer(); err != nil {
+		return err
+	}
+	return s.ms.CloseWrite()
+}
 
 // Trailers returns the trailers the peer ended the stream with, once
 // reading returned io.EOF or the peer's error; nil before, or if it sent
@@ -263,18 +348,28 @@ func (s *Stream) Trailers() wsplex.Metadata {
 func (s *Stream) Close() error { return s.ms.Close() }
 
 // CloseWithError ends the stream with the status of err, which the peer
-// sees as a *wsplex.Error on its next read or write, and closes it: an
-// *wsplex.Error in err's chain with its code, message, details and
-// trailers; context errors as CodeCanceled and CodeDeadlineExceeded;
-// anything else as CodeUnknown with err's text. On a stream whose open was
-// not answered yet, the status is also the answer. A nil err is Close.
+// sees on its next read or write, and closes it: an *wsplex.Error in
+// err's chain with its code, message, details and trailers; context errors
+// as CodeCanceled and CodeDeadlineExceeded; anything else as CodeUnknown
+// with err's text. On a stream whose open was not answered yet, the status
+// is also the answer, with the error's Metadata. A nil err is Close; a
+// *wsplex.Error with CodeOK ends the stream cleanly with its trailers (the
+// peer reads io.EOF, then Trailers).
 func (s *Stream) CloseWithError(err error) error {
 	e := statusOf(err)
-	if e == nil || e.Code == wsplex.CodeOK {
+	if e == nil {
 		return s.Close()
 	}
 	if !s.opener {
-		s.respond(e, e.Metadata)
+		if e.Code == wsplex.CodeOK {
+			s.Respond()
+		} else {
+			md := e.Metadata
+			if md == nil {
+				md = s.respMD
+			}
+			s.respond(e, md)
+		}
 	}
 	s.ms.Reset(e)
 	return s.ms.Close()

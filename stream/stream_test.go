@@ -664,3 +664,92 @@ func TestResponseContextEndsOnlyTheWait(t *testing.T) {
 		t.Fatalf("Receive after the wait: %q, %v", got.Value, err)
 	}
 }
+
+// answering is a handler that answers the open itself.
+type answering func(ctx context.Context, s *stream.Stream) error
+
+func (f answering) ServeStream(ctx context.Context, s *stream.Stream) error { return f(ctx, s) }
+func (answering) AnswersOpen() bool                                          { return true }
+
+// A handler that implements Answerer shapes the answer: its response
+// metadata leaves with its first message, and an error before any
+// message is the answer itself, with its metadata.
+func TestAnswererShapesTheAnswer(t *testing.T) {
+	routes := stream.NewRouter(nil)
+	routes.Handle("/shaped", answering(func(ctx context.Context, s *stream.Stream) error {
+		var m wrapperspb.StringValue
+		if err := s.Receive(&m); err != nil {
+			return err
+		}
+		s.ResponseMetadata().Set("x-seen", m.GetValue())
+		return s.Send(&m)
+	}))
+	routes.Handle("/refusing", answering(func(ctx context.Context, s *stream.Stream) error {
+		return &wsplex.Error{Code: wsplex.CodeFailedPrecondition, Message: "not now",
+			Metadata: wsplex.Metadata{"x-why": {"busy"}}, Trailers: wsplex.Metadata{"x-after": {"1"}}}
+	}))
+	routes.Handle("/trailing", answering(func(ctx context.Context, s *stream.Stream) error {
+		s.ResponseMetadata().Set("x-head", "h")
+		s.Send(wrapperspb.String("one"))
+		return &wsplex.Error{Code: wsplex.CodeOK, Trailers: wsplex.Metadata{"x-count": {"1"}}}
+	}))
+	sess := serve(t, routes)
+
+	s := open(t, sess, "/shaped", nil)
+	s.Send(wrapperspb.String("hello"))
+	md, err := s.Response(t.Context())
+	if err != nil || md.Get("x-seen") != "hello" {
+		t.Fatalf("answer %v, %v: want the handler's metadata, set after it read the request", md, err)
+	}
+
+	r := open(t, sess, "/refusing", nil)
+	var e *wsplex.Error
+	if _, err := r.Response(t.Context()); !errors.As(err, &e) || e.Code != wsplex.CodeFailedPrecondition ||
+		e.Metadata.Get("x-why") != "busy" || e.Trailers.Get("x-after") != "1" {
+		t.Fatalf("refusal %+v", err)
+	}
+
+	tr := open(t, sess, "/trailing", nil)
+	if md, err := tr.Response(t.Context()); err != nil || md.Get("x-head") != "h" {
+		t.Fatalf("answer %v, %v", md, err)
+	}
+	var m wrapperspb.StringValue
+	if err := tr.Receive(&m); err != nil || m.GetValue() != "one" {
+		t.Fatalf("message %v, %v", &m, err)
+	}
+	if err := tr.Receive(&m); err != io.EOF || tr.Trailers().Get("x-count") != "1" {
+		t.Fatalf("end %v, trailers %v", err, tr.Trailers())
+	}
+}
+
+// SendBytes and ReceiveBytes carry messages encoded by another codec.
+func TestBytesMessages(t *testing.T) {
+	routes := stream.NewRouter(nil)
+	routes.HandleFunc("/upper", func(ctx context.Context, s *stream.Stream) error {
+		for {
+			var got []byte
+			err := s.ReceiveBytes(func(b []byte) error {
+				got = bytes.ToUpper(b)
+				return nil
+			})
+			if err == io.EOF {
+				return nil
+			} else if err != nil {
+				return err
+			}
+			if err := s.SendBytes(got); err != nil {
+				return err
+			}
+		}
+	})
+	s := open(t, serve(t, routes), "/upper", nil)
+	for _, msg := range []string{`{"a":1}`, "", strings.Repeat("x", 100<<10)} {
+		if err := s.SendBytes([]byte(msg)); err != nil {
+			t.Fatal(err)
+		}
+		var got string
+		if err := s.ReceiveBytes(func(b []byte) error { got = string(b); return nil }); err != nil || got != strings.ToUpper(msg) {
+			t.Fatalf("got %d bytes, %v", len(got), err)
+		}
+	}
+}
