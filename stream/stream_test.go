@@ -669,7 +669,7 @@ func TestResponseContextEndsOnlyTheWait(t *testing.T) {
 type answering func(ctx context.Context, s *stream.Stream) error
 
 func (f answering) ServeStream(ctx context.Context, s *stream.Stream) error { return f(ctx, s) }
-func (answering) AnswersOpen() bool                                          { return true }
+func (answering) AnswersOpen() bool                                         { return true }
 
 // A handler that implements Answerer shapes the answer: its response
 // metadata leaves with its first message, and an error before any
