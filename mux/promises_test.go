@@ -613,3 +613,28 @@ func isDone(ch <-chan struct{}) bool {
 		return false
 	}
 }
+
+// A write that fails because the connection failed reports the session's
+// end (ErrSessionClosed, with the cause), even when the session has not
+// noticed yet: here the peer reads nothing, so the write stalls until
+// WriteTimeout, and the writer learns of it before the session does.
+func TestWriteOnFailedConnectionReportsSessionClosed(t *testing.T) {
+	for round := range 3 {
+		peer, server := rawServer(t, &mux.HandlerOptions{Options: mux.Options{WriteTimeout: 200 * time.Millisecond}})
+		f := plextest.Frame
+		// Open a stream and grant it a send window far beyond what the
+		// kernel buffers, then never read.
+		if err := peer.Send(f(plextest.TypeWindow, plextest.FlagSYN, 1, 1<<30)); err != nil {
+			t.Fatal(err)
+		}
+		st := accept(t, server)
+		buf := make([]byte, 64<<10)
+		var err error
+		for err == nil {
+			_, err = st.Write(buf)
+		}
+		if !errors.Is(err, mux.ErrSessionClosed) {
+			t.Fatalf("round %d: write on a connection that failed: %v, want mux.ErrSessionClosed", round, err)
+		}
+	}
+}

@@ -775,6 +775,19 @@ func (e *sessionClosedError) Is(target error) bool {
 	return target == ErrSessionClosed || target == net.ErrClosed
 }
 
+// writeError is the error for data the sender could not queue or write:
+// its connection failed or closed, so the session is over, whether or not
+// the session has noticed yet. s.mu is held.
+func (s *Session) writeError(err error) error {
+	if s.isDone() {
+		return s.closedErrorLocked()
+	}
+	if err == ErrSessionClosed || errors.Is(err, net.ErrClosed) {
+		return ErrSessionClosed
+	}
+	return &sessionClosedError{cause: err}
+}
+
 // translate maps yamux's errors to ours, so yamux stays out of our API.
 func (s *Session) translate(op string, err error) error {
 	switch {

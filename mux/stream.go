@@ -506,7 +506,7 @@ func (s *Stream) Write(p []byte) (n int, err error) {
 			err := sess.out.writeDirect(makeHeader(typeData, 0, s.id, uint32(k)), p[n:n+k])
 			sess.mu.Lock()
 			if err != nil {
-				return n, sess.translate("write", err)
+				return n, sess.writeError(err)
 			}
 			n += k
 			continue
@@ -524,7 +524,7 @@ func (s *Stream) Write(p []byte) (n int, err error) {
 				return n, timeoutError{"write"}
 			}
 			if err != nil {
-				return n, s.sess.translate("write", err)
+				return n, sess.writeError(err)
 			}
 			continue // woken: check why
 		}
