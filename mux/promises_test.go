@@ -638,3 +638,43 @@ func TestWriteOnFailedConnectionReportsSessionClosed(t *testing.T) {
 		}
 	}
 }
+
+// A session that closes sends nothing its streams do after the close
+// began: a handler woken by the end cannot slip a FIN or a reset in before
+// the close frame (SPEC.md §10), so the peer's streams end with the
+// session's error, not with a clean end of stream.
+func TestCloseSendsNothingAfterIt(t *testing.T) {
+	for round := range 20 {
+		srv, sessions := plextest.NewSessionServer(t, nil, 1)
+		client := srv.Dial(t, nil)
+		server := <-sessions
+		go plextest.Echo(server)
+		st, err := client.Open(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeErr := make(chan error, 1)
+		go func() {
+			buf := make([]byte, 16<<10)
+			for {
+				if _, err := st.Write(buf); err != nil {
+					writeErr <- err
+					return
+				}
+			}
+		}()
+		if _, err := io.ReadFull(st, make([]byte, 256<<10)); err != nil {
+			t.Fatalf("reading the echo: %v", err)
+		}
+		server.Close()
+		_, err = io.Copy(io.Discard, st)
+		if !errors.Is(err, mux.ErrSessionClosed) {
+			t.Fatalf("round %d: read after the peer closed the session: %v, want mux.ErrSessionClosed", round, err)
+		}
+		if err := <-writeErr; !errors.Is(err, mux.ErrSessionClosed) {
+			t.Fatalf("round %d: write after the peer closed the session: %v, want mux.ErrSessionClosed", round, err)
+		}
+		st.Close()
+		client.Close()
+	}
+}

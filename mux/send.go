@@ -45,6 +45,7 @@ type sender struct {
 	idle     chan struct{}  // if not nil, closed when the flusher stops
 	pings    int            // ping replies queued since the flusher last took parts
 	err      error          // why writing ended; later frames are dropped
+	stopping bool           // the session is ending: what is queued leaves, nothing new is queued
 	overflow bool           // a control frame found maxQueued waiting
 	spare    []*[]byte      // the parts slice the flusher last emptied
 }
@@ -74,7 +75,7 @@ func newSender(conn wsConn, limit int) *sender {
 func (o *sender) control(h header, body []byte) bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if o.err != nil {
+	if o.err != nil || o.stopping {
 		return false
 	}
 	if o.queued+headerSize+len(body) > maxQueued {
@@ -84,6 +85,16 @@ func (o *sender) control(h header, body []byte) bool {
 	o.appendSmall(h[:], body)
 	o.kick()
 	return true
+}
+
+// stop makes the sender refuse new frames, and fails the data frames
+// waiting for room, while what is queued still leaves: a session that ends
+// sends nothing its streams do after the end began (SPEC.md §10).
+func (o *sender) stop() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.stopping = true
+	o.grantRoom()
 }
 
 // overflowed reports whether a control frame found the queue full.
@@ -108,6 +119,10 @@ func (o *sender) goAway(code uint32) {
 func (o *sender) errOrClosed() error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	return o.errOrClosedLocked()
+}
+
+func (o *sender) errOrClosedLocked() error {
 	if o.err != nil {
 		return o.err
 	}
@@ -118,7 +133,7 @@ func (o *sender) errOrClosed() error {
 func (o *sender) ping(value uint32) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if o.err != nil || o.pings >= maxQueuedPings {
+	if o.err != nil || o.stopping || o.pings >= maxQueuedPings {
 		return
 	}
 	o.pings++
@@ -161,8 +176,8 @@ func (o *sender) appendSmall(hdr, body []byte) {
 // flush wakes only those it makes room for, not every stream writing.
 func (o *sender) reserve(n int, stop <-chan struct{}, deadline <-chan struct{}) (ok bool, err error) {
 	o.mu.Lock()
-	if o.err != nil {
-		err = o.err
+	if o.err != nil || o.stopping {
+		err = o.errOrClosedLocked()
 		o.mu.Unlock()
 		return false, err
 	}
@@ -189,8 +204,8 @@ func (o *sender) reserve(n int, stop <-chan struct{}, deadline <-chan struct{}) 
 	if i := slices.Index(o.waiters, w); i >= 0 {
 		o.waiters = slices.Delete(o.waiters, i, i+1)
 	}
-	if o.err != nil && err == nil {
-		err = o.err
+	if (o.err != nil || o.stopping) && err == nil {
+		err = o.errOrClosedLocked()
 	}
 	return false, err
 }
@@ -204,11 +219,11 @@ type roomWaiter struct {
 
 // grantRoom gives waiters room in turn while there is room. o.mu is held.
 func (o *sender) grantRoom() {
-	for len(o.waiters) > 0 && (o.err != nil || o.queued < o.limit) {
+	for len(o.waiters) > 0 && (o.err != nil || o.stopping || o.queued < o.limit) {
 		w := o.waiters[0]
 		o.waiters[0] = nil
 		o.waiters = o.waiters[1:]
-		if o.err == nil {
+		if o.err == nil && !o.stopping {
 			w.ok = true
 			o.queued += w.n
 		}
@@ -226,7 +241,7 @@ func (o *sender) data(h header, body []byte) {
 	if n <= smallFrame {
 		o.mu.Lock()
 		o.queued -= n // appendSmall counts it again
-		if o.err == nil {
+		if o.err == nil && !o.stopping {
 			o.appendSmall(h[:], body)
 			o.kick()
 		}
@@ -237,7 +252,7 @@ func (o *sender) data(h header, body []byte) {
 	*b = append(append((*b)[:0], h[:]...), body...)
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if o.err != nil {
+	if o.err != nil || o.stopping {
 		o.queued -= n
 		putBuf(b)
 		return
@@ -270,7 +285,7 @@ func (o *sender) tryDirect(large bool) bool {
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if o.err != nil || o.flushing || o.direct || len(o.parts)+len(o.prio) > 0 {
+	if o.err != nil || o.stopping || o.flushing || o.direct || len(o.parts)+len(o.prio) > 0 {
 		return false
 	}
 	o.direct = true

@@ -153,6 +153,7 @@ func (s *Session) readFrames(p []byte) (int, error) {
 			if n > 0 {
 				break // the error comes again on the next call
 			}
+			s.out.stop()
 			return 0, err
 		}
 		h := &s.inHdr
@@ -164,7 +165,9 @@ func (s *Session) readFrames(p []byte) (int, error) {
 			err = protoErrorf("peer reads nothing while it makes this side queue over %d bytes of answers", maxQueued)
 		}
 		if err != nil {
-			return 0, s.fail(err)
+			err = s.fail(err)
+			s.out.stop()
+			return 0, err
 		}
 		if pass {
 			n += copy(p[n:], h[:])
@@ -716,6 +719,7 @@ func (s *Session) Drain(ctx context.Context) error {
 // for the session's goroutines to exit. Close is idempotent.
 func (s *Session) Close() error {
 	s.closing.Store(true)
+	s.out.stop()
 	_ = s.ys.Close()
 	<-s.done
 	return nil
