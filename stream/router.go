@@ -128,7 +128,12 @@ func (r *Router) serveStream(ms *mux.Stream) {
 	h, values := r.match(name)
 	if h == nil {
 		log.Debug("wsplex/stream: no handler", "stream", name, "remote", ms.RemoteAddr())
-		refuse(ms, wsplex.Errorf(wsplex.CodeNotFound, "no handler for stream %q", name))
+		if _, ok := req.Metadata["wsplex-rpc"]; ok {
+			// An RPC call (SPEC.md §13.1): an unknown procedure.
+			refuse(ms, wsplex.Errorf(wsplex.CodeUnimplemented, "no service for procedure %q", name))
+		} else {
+			refuse(ms, wsplex.Errorf(wsplex.CodeNotFound, "no handler for stream %q", name))
+		}
 		return
 	}
 	s.name, s.md, s.pathValues = name, wire.Metadata(req.Metadata), values
