@@ -11,8 +11,14 @@ require (
 	google.golang.org/protobuf v1.36.12
 )
 
-require github.com/coder/websocket v1.8.15
+require (
+	connectrpc.com/connect/v2 v2.0.2
+	github.com/coder/websocket v1.8.15
+)
 
 require golang.org/x/text v0.43.0 // indirect
 
-tool google.golang.org/protobuf/cmd/protoc-gen-go
+tool (
+	connectrpc.com/connect/v2/cmd/protoc-gen-connect-go
+	google.golang.org/protobuf/cmd/protoc-gen-go
+)
