@@ -18,6 +18,7 @@ import (
 	"github.com/wsplex/wsplex/internal/gen/ping/v1/pingv1connect"
 	"github.com/wsplex/wsplex/internal/plextest"
 	"github.com/wsplex/wsplex/mux"
+	"github.com/wsplex/wsplex/reconnect"
 	"github.com/wsplex/wsplex/rpc"
 	"github.com/wsplex/wsplex/stream"
 )
@@ -691,5 +692,50 @@ func TestServerCallsClient(t *testing.T) {
 	sess.Close()
 	if err := <-served; err != nil {
 		t.Fatalf("Serve: %v", err)
+	}
+}
+
+// Over a reconnect.Client, calls wait for the first dial and fail at once
+// with unavailable while the client waits to dial again.
+func TestReconnectTransport(t *testing.T) {
+	f := newFixture(t)
+	waiting := make(chan error, 1)
+	c, err := reconnect.New(f.srv.URL, &reconnect.Options{
+		MinDelay: time.Hour, MaxDelay: time.Hour,
+		OnStateChange: func(st reconnect.State, err error) {
+			if st == reconnect.Waiting {
+				waiting <- err
+			}
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	client := pingv1connect.NewPingServiceClient(connect.NewClient(rpc.NewReconnectTransport(c, nil)))
+	if res, err := client.Ping(t.Context(), &pingv1.PingRequest{Number: 1}); err != nil || res.GetNumber() != 1 {
+		t.Fatalf("first call: %v, %v", res, err)
+	}
+	sess, err := c.Session(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for s := range f.servers { // find and close the server's side of sess
+		if s.RemoteAddr().String() == sess.LocalAddr().String() {
+			s.Close()
+			break
+		}
+	}
+	select {
+	case <-waiting:
+	case <-time.After(guard):
+		t.Fatal("the client did not notice the lost session")
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), guard)
+	defer cancel()
+	_, err = client.Ping(ctx, &pingv1.PingRequest{})
+	wantCode(t, err, connect.CodeUnavailable, "call while the client waits to redial")
+	if ctx.Err() != nil {
+		t.Fatal("the call waited for its deadline instead of failing at once")
 	}
 }
