@@ -67,6 +67,13 @@ func (p *pingServer) Ping(ctx context.Context, req *pingv1.PingRequest) (*pingv1
 			return &pingv1.PingResponse{Text: "none"}, nil
 		}
 		return &pingv1.PingResponse{Number: dl.UnixMilli()}, nil
+	case "callback": // call the caller's end of the session
+		caller := pingv1connect.NewPingServiceClient(connect.NewClient(rpc.NewTransport(rpc.Session(ctx), nil)))
+		res, err := caller.Ping(ctx, &pingv1.PingRequest{Text: "from the server"})
+		if err != nil {
+			return nil, err
+		}
+		return &pingv1.PingResponse{Text: "called back: " + res.GetText()}, nil
 	case "info":
 		return &pingv1.PingResponse{Text: info.Protocol + " " + info.Codec + " " + info.Spec.StreamType.String()}, nil
 	}
@@ -737,5 +744,28 @@ func TestReconnectTransport(t *testing.T) {
 	wantCode(t, err, connect.CodeUnavailable, "call while the client waits to redial")
 	if ctx.Err() != nil {
 		t.Fatal("the call waited for its deadline instead of failing at once")
+	}
+}
+
+// A handler calls back the services of its caller's end, on the session
+// the call arrived on.
+func TestHandlerCallsBack(t *testing.T) {
+	f := newFixture(t)
+	server := connect.NewServer()
+	pingv1connect.RegisterPingServiceHandler(server, newPingServer())
+	routes := stream.NewRouter(nil)
+	rpc.Mount(routes, server, nil)
+	served := make(chan error, 1)
+	go func() { served <- routes.Serve(f.sess) }()
+	res, err := f.client.Ping(t.Context(), &pingv1.PingRequest{Text: "callback"})
+	if err != nil || res.GetText() != "called back: from the server" {
+		t.Fatalf("Ping: %v, %v", res, err)
+	}
+	if rpc.Session(t.Context()) != nil {
+		t.Fatal("Session outside a call is not nil")
+	}
+	f.sess.Close()
+	if err := <-served; err != nil {
+		t.Fatal(err)
 	}
 }
