@@ -2,9 +2,9 @@ package wsplexgrpc_test
 
 // grpc-go over bare TCP against grpc-go through wsplex (a loopback
 // WebSocket session, one stream per gRPC connection), side by side in one
-// run; compare the ratios:
+// run; benchstat puts the two transports in columns, with the ratio:
 //
-//	go test -run '^$' -bench . -count 6 ./wsplexgrpc | tee new.txt && benchstat new.txt
+//	go test -run '^$' -bench . -count 6 ./wsplexgrpc | tee new.txt && benchstat -col /transport new.txt
 
 import (
 	"context"
@@ -21,8 +21,8 @@ var transports = []struct {
 	name  string
 	setup func(b *testing.B) testpb.TestServiceClient
 }{
-	{"tcp", tcpClient},
-	{"wsplex", func(b *testing.B) testpb.TestServiceClient { return setup(b, &service{}) }},
+	{"transport=tcp", tcpClient},
+	{"transport=wsplex", func(b *testing.B) testpb.TestServiceClient { return setup(b, &service{}) }},
 }
 
 // tcpClient serves the test service on loopback TCP and returns a client
