@@ -32,19 +32,21 @@
 //
 // # Security
 //
-// The session's TLS (wss://) protects the gRPC traffic, so the dialer uses
-// insecure transport credentials: gRPC then refuses per-RPC credentials
-// that require transport security, such as oauth's. Authenticate the
-// session instead (mux.HandlerOptions.Authenticate); a gRPC handler reads
-// what it returned with [AuthInfo].
+// The session's TLS (wss://) protects the gRPC traffic, so gRPC inside
+// uses insecure transport credentials, on both sides: gRPC then refuses
+// per-RPC credentials that require transport security, such as oauth's.
+// Authenticate the session instead (mux.HandlerOptions.Authenticate); a
+// gRPC handler reads what it returned with [AuthInfo].
 //
 // # Peers
 //
-// Inside a gRPC handler, peer.FromContext gives the address of the
-// session's TCP connection (as the stream's RemoteAddr does, and in
-// front of a proxy, the proxy's), and [Session] the session the call came
-// over, which the handler may use to call back (Dialer on that session)
-// or to open plain streams.
+// Inside a gRPC handler, peer.FromContext gives the remote address of the
+// session's TCP connection, as the stream's RemoteAddr does (behind a
+// reverse proxy, the proxy's); its AuthInfo is gRPC's, nil or insecure.
+// [Session] returns the session the call came over, which the handler may
+// use to call the client back (a Dialer on that session) or to open plain
+// streams, and [AuthInfo] what mux.HandlerOptions.Authenticate returned
+// for it.
 //
 // # Lost sessions
 //
