@@ -46,6 +46,8 @@ type sender struct {
 	pings    int            // ping replies queued since the flusher last took parts
 	err      error          // why writing ended; later frames are dropped
 	stopping bool           // the session is ending: what is queued leaves, nothing new is queued
+	holdT    *time.Timer    // flushes held frames that no stream released in time
+	holdSet  bool           // holdT is running
 	overflow bool           // a control frame found maxQueued waiting
 	spare    []*[]byte      // the parts slice the flusher last emptied
 }
@@ -73,6 +75,12 @@ func newSender(conn wsConn, limit int) *sender {
 // control queues a small frame (header and optional body) without waiting.
 // It reports false once the session can no longer write.
 func (o *sender) control(h header, body []byte) bool {
+	return o.queue(h, body, true)
+}
+
+// queue is control, but it starts no flusher unless kick: the frame waits
+// for a release, another frame's flush, or holdDelay.
+func (o *sender) queue(h header, body []byte, kick bool) bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.err != nil || o.stopping {
@@ -83,8 +91,37 @@ func (o *sender) control(h header, body []byte) bool {
 		return false
 	}
 	o.appendSmall(h[:], body)
-	o.kick()
+	o.kickOrHold(kick)
 	return true
+}
+
+// holdDelay bounds how long a held frame waits for its stream to release
+// it (see Stream.Hold): a stream that was opened or accepted and then left
+// alone still sends its SYN or ACK.
+const holdDelay = time.Millisecond
+
+// kickOrHold starts the flusher if kick, and otherwise makes sure that the
+// frames just held leave within holdDelay. o.mu is held.
+func (o *sender) kickOrHold(kick bool) {
+	switch {
+	case kick:
+		o.kick()
+	case o.holdSet:
+	case o.holdT == nil:
+		o.holdSet = true
+		o.holdT = time.AfterFunc(holdDelay, o.holdExpired)
+	default:
+		o.holdSet = true
+		o.holdT.Reset(holdDelay)
+	}
+}
+
+// holdExpired flushes what is held, on the timer's goroutine.
+func (o *sender) holdExpired() {
+	o.mu.Lock()
+	o.holdSet = false
+	o.mu.Unlock()
+	o.release()
 }
 
 // stop makes the sender refuse new frames, and fails the data frames
@@ -95,6 +132,9 @@ func (o *sender) stop() {
 	defer o.mu.Unlock()
 	o.stopping = true
 	o.grantRoom()
+	if len(o.parts)+len(o.prio) > 0 {
+		o.kick() // held frames leave before the end
+	}
 }
 
 // overflowed reports whether a control frame found the queue full.
@@ -189,6 +229,9 @@ func (o *sender) reserve(n int, stop <-chan struct{}, deadline <-chan struct{}) 
 	}
 	w := &roomWaiter{n: n, granted: make(chan struct{})}
 	o.waiters = append(o.waiters, w)
+	if len(o.parts)+len(o.prio) > 0 {
+		o.kick() // held frames may fill the queue: only a flush makes room
+	}
 	o.mu.Unlock()
 	select {
 	case <-w.granted:
@@ -235,15 +278,16 @@ func (o *sender) grantRoom() {
 }
 
 // data queues a data frame for which n = headerSize+len(body) bytes were
-// reserved. Large bodies are copied outside the lock.
-func (o *sender) data(h header, body []byte) {
+// reserved, and starts the flusher if kick. Large bodies are copied
+// outside the lock.
+func (o *sender) data(h header, body []byte, kick bool) {
 	n := headerSize + len(body)
 	if n <= smallFrame {
 		o.mu.Lock()
 		o.queued -= n // appendSmall counts it again
 		if o.err == nil && !o.stopping {
 			o.appendSmall(h[:], body)
-			o.kick()
+			o.kickOrHold(kick)
 		}
 		o.mu.Unlock()
 		return
@@ -261,7 +305,7 @@ func (o *sender) data(h header, body []byte) {
 	o.tail = false
 	o.bulk[h.id()]++
 	o.large = append(o.large, h.id())
-	o.kick()
+	o.kickOrHold(kick)
 }
 
 // kick starts the flusher if it is not running. o.mu is held.
@@ -321,33 +365,67 @@ func (o *sender) writeDirect(h header, body []byte) error {
 // connection has ended, and later frames are dropped.
 func (o *sender) flush() {
 	o.mu.Lock()
-	for len(o.parts)+len(o.prio) > 0 && o.err == nil {
-		parts := append(o.prio, o.parts...)
-		for _, id := range o.large { // their streams' small frames may go ahead again
-			if o.bulk[id]--; o.bulk[id] == 0 {
-				delete(o.bulk, id)
-			}
-		}
-		o.large = o.large[:0]
-		o.prio, o.parts, o.spare, o.tail, o.pings = nil, o.spare[:0], nil, false, 0
-		for _, b := range parts {
-			o.queued -= len(*b)
-		}
-		o.grantRoom()
-		o.mu.Unlock()
-		err := o.write(parts)
-		for i, b := range parts {
-			putBuf(b)
-			parts[i] = nil
-		}
-		o.mu.Lock()
-		if err != nil && o.err == nil {
-			o.err = err
-		}
-		if o.spare == nil {
-			o.spare = parts[:0]
+	for o.writeBatch() {
+	}
+	o.flushed()
+	o.mu.Unlock()
+}
+
+// release writes what is queued on the calling goroutine, as one batch,
+// unless the flusher or a direct write is at it: a stream that held its
+// frames (Stream.Hold) sends them without a hop to the flusher. What is
+// queued meanwhile is left to the flusher.
+func (o *sender) release() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.flushing || o.direct || o.err != nil || len(o.parts)+len(o.prio) == 0 {
+		return
+	}
+	o.flushing = true
+	if o.writeBatch() {
+		go o.flush() // it takes over o.flushing
+		return
+	}
+	o.flushed()
+}
+
+// writeBatch writes what is queued now, releasing o.mu meanwhile, and
+// reports whether more was queued since and can be written. o.mu is held.
+func (o *sender) writeBatch() bool {
+	if len(o.parts)+len(o.prio) == 0 || o.err != nil {
+		return false
+	}
+	parts := append(o.prio, o.parts...)
+	for _, id := range o.large { // their streams' small frames may go ahead again
+		if o.bulk[id]--; o.bulk[id] == 0 {
+			delete(o.bulk, id)
 		}
 	}
+	o.large = o.large[:0]
+	o.prio, o.parts, o.spare, o.tail, o.pings = nil, o.spare[:0], nil, false, 0
+	for _, b := range parts {
+		o.queued -= len(*b)
+	}
+	o.grantRoom()
+	o.mu.Unlock()
+	err := o.write(parts)
+	for i, b := range parts {
+		putBuf(b)
+		parts[i] = nil
+	}
+	o.mu.Lock()
+	if err != nil && o.err == nil {
+		o.err = err
+	}
+	if o.spare == nil {
+		o.spare = parts[:0]
+	}
+	return len(o.parts)+len(o.prio) > 0 && o.err == nil
+}
+
+// flushed ends a flush: it drops what a failure left queued, and wakes
+// whoever waits for the queue. o.mu is held.
+func (o *sender) flushed() {
 	for _, b := range append(o.prio, o.parts...) { // dropped after a failure
 		putBuf(b)
 	}
@@ -360,7 +438,6 @@ func (o *sender) flush() {
 		close(o.idle)
 		o.idle = nil
 	}
-	o.mu.Unlock()
 }
 
 // write writes parts as messages of at most the message size, never
@@ -385,6 +462,9 @@ func (o *sender) write(parts []*[]byte) error {
 // the deadline passes; then it stops the sender: later frames are dropped.
 func (o *sender) drain(deadline time.Time) {
 	o.mu.Lock()
+	if o.err == nil && len(o.parts)+len(o.prio) > 0 {
+		o.kick() // held frames leave too
+	}
 	if (o.flushing || o.direct) && o.err == nil {
 		if o.idle == nil {
 			o.idle = make(chan struct{})
@@ -403,6 +483,9 @@ func (o *sender) drain(deadline time.Time) {
 		o.err = net.ErrClosed
 	}
 	o.grantRoom()
+	if o.holdT != nil {
+		o.holdT.Stop()
+	}
 	o.mu.Unlock()
 }
 

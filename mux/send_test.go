@@ -53,12 +53,12 @@ func TestSmallFramesGoAheadOfBulk(t *testing.T) {
 		}
 	}
 	reserve(len(big))
-	o.data(makeHeader(typeData, 0, 1, uint32(len(big))), big) // stream 1: large
+	o.data(makeHeader(typeData, 0, 1, uint32(len(big))), big, true) // stream 1: large
 	reserve(3)
-	o.data(makeHeader(typeData, 0, 3, 3), []byte("ccc")) // stream 3: small, goes first
+	o.data(makeHeader(typeData, 0, 3, 3), []byte("ccc"), true) // stream 3: small, goes first
 	reserve(3)
-	o.data(makeHeader(typeData, 0, 1, 3), []byte("aaa"))  // stream 1: after its large frame
-	o.control(makeHeader(typeWindow, flagFIN, 1, 0), nil) // stream 1's FIN: last
+	o.data(makeHeader(typeData, 0, 1, 3), []byte("aaa"), true) // stream 1: after its large frame
+	o.control(makeHeader(typeWindow, flagFIN, 1, 0), nil)      // stream 1's FIN: last
 	close(conn.release)
 	o.drain(time.Now().Add(10 * time.Second))
 	conn.mu.Lock()

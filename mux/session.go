@@ -450,24 +450,26 @@ func (s *Session) writeControl(p []byte) (int, error) {
 	}
 	var h header
 	copy(h[:], p)
+	held := false // the stream holds its frames (Stream.Hold)
 	switch {
 	case h.typ() == typeGoAway:
 		s.mu.Lock()
 		s.goAwaySent = true
 		s.mu.Unlock()
 	case h.typ() == typeWindow && h.length() == 0:
-		s.track(&h)
+		held = s.track(&h)
 	default:
 		return 0, fmt.Errorf("wsplex/mux: yamux wrote an unexpected frame (%v): this yamux version is not supported", &h)
 	}
-	if !s.out.control(h, nil) {
+	if !s.out.queue(h, nil, !held) {
 		return 0, s.out.errOrClosed()
 	}
 	return len(p), nil
 }
 
-// track follows a stream's life through the flags this side sends.
-func (s *Session) track(h *header) {
+// track follows a stream's life through the flags this side sends, and
+// reports whether the stream holds its frames (Stream.Hold).
+func (s *Session) track(h *header) (held bool) {
 	id, fl := h.id(), h.flags()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -475,18 +477,19 @@ func (s *Session) track(h *header) {
 		st := newStream(s, id, 0)
 		s.streams[id] = st
 		s.opened[id] = st
-		return
+		return st.hold != holdNone
 	}
 	st := s.streams[id]
 	if st == nil {
-		return
+		return false
 	}
 	if fl&flagRST != 0 { // yamux refused a stream itself, racing Go Away
 		st.flags |= rstIn
 		st.account()
 		s.forget(st)
-		return
+		return false
 	}
+	held = st.hold != holdNone
 	if fl&flagACK != 0 {
 		// The opener may open another stream as soon as it reads the ACK:
 		// count this one accepted before the ACK leaves.
@@ -496,6 +499,7 @@ func (s *Session) track(h *header) {
 		st.flags |= localFIN
 		s.finishIfDone(st)
 	}
+	return held
 }
 
 // ack counts a peer's stream no longer waiting to be accepted. s.mu is

@@ -49,7 +49,18 @@ type Stream struct {
 	id      uint32
 	flags   streamFlags
 	closing closeState
+	hold    holdMode
 }
+
+// holdMode says whether a stream's frames wait in the session's queue,
+// unsent, so that they leave together (see Hold).
+type holdMode uint8
+
+const (
+	holdNone      holdMode = iota
+	holdNextWrite          // until the end of the next Write: a new stream's SYN or ACK waits for its first data
+	holdOn                 // until Flush
+)
 
 type streamFlags uint16
 
@@ -101,6 +112,7 @@ func newStream(sess *Session, id uint32, flags streamFlags) *Stream {
 		allow:      initialWindow,
 		target:     initialWindow,
 		sendWindow: initialWindow,
+		hold:       holdNextWrite,
 	}
 }
 
@@ -338,6 +350,9 @@ func (s *Stream) Read(p []byte) (int, error) {
 		if len(p) == 0 {
 			return 0, nil
 		}
+		if s.flushHeld() {
+			continue // sess.mu was released: look again
+		}
 		s.wait(true, s.readDeadline(), nil)
 	}
 }
@@ -383,6 +398,9 @@ func (s *Stream) Peek(n int) ([]byte, error) {
 		var freed <-chan struct{}
 		if !s.grant() {
 			freed = sess.windowFreed()
+		}
+		if s.flushHeld() {
+			continue
 		}
 		s.wait(true, s.readDeadline(), freed)
 	}
@@ -489,19 +507,26 @@ func (s *Stream) Write(p []byte) (n int, err error) {
 		return 0, err
 	}
 	defer s.giveTurn()
+	defer func() {
+		if s.hold == holdNextWrite {
+			s.flushHeld()
+		}
+	}()
 	for n < len(p) {
 		if err := s.writeErr(); err != nil {
 			return n, err
 		}
 		if s.sendWindow == 0 {
-			s.wait(false, s.writeDeadline(), nil)
+			if !s.flushHeld() {
+				s.wait(false, s.writeDeadline(), nil)
+			}
 			continue
 		}
 		k := min(len(p)-n, int(s.sendWindow), sess.maxBody)
 		s.sendWindow -= uint32(k)
 		// A write with no deadline may block in the kernel; one with a
 		// deadline waits only for the queue, where the deadline holds.
-		if s.writeDeadline() == nil && sess.out.tryDirect(2*k > sess.out.limit) {
+		if s.hold == holdNone && s.writeDeadline() == nil && sess.out.tryDirect(2*k > sess.out.limit) {
 			sess.mu.Unlock()
 			err := sess.out.writeDirect(makeHeader(typeData, 0, s.id, uint32(k)), p[n:n+k])
 			sess.mu.Lock()
@@ -512,10 +537,11 @@ func (s *Stream) Write(p []byte) (n int, err error) {
 			continue
 		}
 		stop, dl := s.waitChan(false), s.writeDeadline()
+		kick := s.hold == holdNone
 		sess.mu.Unlock()
 		ok, err := sess.out.reserve(headerSize+k, stop, dl)
 		if ok {
-			sess.out.data(makeHeader(typeData, 0, s.id, uint32(k)), p[n:n+k])
+			sess.out.data(makeHeader(typeData, 0, s.id, uint32(k)), p[n:n+k], kick)
 		}
 		sess.mu.Lock()
 		if !ok {
@@ -611,13 +637,54 @@ func (s *Stream) sendEnd() error {
 	if s.x != nil {
 		owed, s.x.owed = s.x.owed, nil
 	}
+	kick := s.hold == holdNone
 	s.sess.mu.Unlock()
 	if owed != nil {
-		s.sess.out.control(resetFrame(s.id, owed))
+		h, body := resetFrame(s.id, owed)
+		s.sess.out.queue(h, body, kick)
 	}
 	err := s.ys.Close()
 	s.sess.mu.Lock()
+	s.flushHeld() // the FIN ends what the stream had to say
 	return err
+}
+
+// Hold keeps the stream's frames (its data, and its SYN, ACK and FIN) in
+// the session's queue, unsent, until Flush, so that they leave together,
+// in one WebSocket message when they fit: an open, a request and a
+// half-close, or an answer, a response and a status, as RPC calls send
+// them. CloseWrite, Close and Reset flush, and so does a Read, Peek or
+// Write that has to wait; another stream's frames may also carry held
+// ones along. A new stream holds its SYN (or ACK) until the end of its
+// first Write, without Hold.
+func (s *Stream) Hold() {
+	s.sess.mu.Lock()
+	defer s.sess.mu.Unlock()
+	if s.closing == notClosed {
+		s.hold = holdOn
+	}
+}
+
+// Flush sends what the stream holds (see Hold), on the calling goroutine,
+// and ends the hold.
+func (s *Stream) Flush() {
+	s.sess.mu.Lock()
+	defer s.sess.mu.Unlock()
+	s.flushHeld()
+}
+
+// flushHeld ends the stream's hold, writing what is queued, and reports
+// whether it did: sess.mu, held on entry, was released meanwhile, so that
+// whoever waits must look at the stream again before it waits.
+func (s *Stream) flushHeld() bool {
+	if s.hold == holdNone {
+		return false
+	}
+	s.hold = holdNone
+	s.sess.mu.Unlock()
+	s.sess.out.release()
+	s.sess.mu.Lock()
+	return true
 }
 
 // Reset ends the stream in both directions with e's status: its code,
