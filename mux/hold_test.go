@@ -141,3 +141,44 @@ func TestFlushEndsHold(t *testing.T) {
 		t.Fatalf("frames %s, want %s", got, want)
 	}
 }
+
+// A stream its peer half-closed before the accept is acknowledged too
+// (SPEC.md §4.3), once: yamux sends no ACK for it by itself.
+func TestAckForStreamHalfClosedBeforeAccept(t *testing.T) {
+	peer, server := rawServer(t, nil)
+	f := plextest.Frame
+	if err := peer.Send(
+		f(plextest.TypeWindow, plextest.FlagSYN, 1, 0),
+		f(plextest.TypeData, 0, 1, 3, []byte("req")...),
+		f(plextest.TypeWindow, plextest.FlagFIN, 1, 0),
+		f(plextest.TypePing, plextest.FlagSYN, 0, 42),
+	); err != nil {
+		t.Fatal(err)
+	}
+	// The ping's answer means that the session read the FIN before it.
+	if hdr, _, err := peer.ReadFrame(); err != nil || hdr[1] != plextest.TypePing {
+		t.Fatalf("frame % x, %v; want the ping's answer", hdr, err)
+	}
+	st := accept(t, server)
+	readRequest(t, st)
+	if _, err := st.Write([]byte("res")); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for {
+		hdr, body, err := peer.ReadFrame()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, fmt.Sprintf("%d/%d/%d/%s", hdr[1], binary.BigEndian.Uint16(hdr[2:4]), binary.BigEndian.Uint32(hdr[4:8]), body))
+		if hdr[1] == plextest.TypeWindow && binary.BigEndian.Uint16(hdr[2:4])&plextest.FlagFIN != 0 {
+			break
+		}
+	}
+	if want := "1/2/1/ 0/0/1/res 1/4/1/"; strings.Join(got, " ") != want {
+		t.Fatalf("frames %s, want %s", strings.Join(got, " "), want)
+	}
+}

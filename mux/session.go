@@ -659,10 +659,17 @@ func (s *Session) Accept(ctx context.Context) (*Stream, error) {
 			continue // reset by yamux RST before it was accepted
 		}
 		st.flags |= accepted
-		s.ack(st) // yamux sends no ACK for a stream whose peer half-closed it
+		// yamux acknowledges a stream in AcceptStream, unless its peer
+		// half-closed it before: then it never does, and this side owes
+		// the ACK (SPEC.md §4.3). It leaves with the stream's first frame.
+		owed := !st.has(acked)
+		s.ack(st)
 		st.ys = ys
 		s.open++
 		s.mu.Unlock()
+		if owed {
+			s.out.queue(makeHeader(typeWindow, flagACK, st.id, 0), nil, false)
+		}
 		return st, nil
 	}
 }
