@@ -45,11 +45,15 @@ func readMessage(t *testing.T, peer *plextest.RawPeer) []string {
 	return framesOf(t, msg)
 }
 
+// holdLong keeps held frames until their stream releases them, so that
+// tests of what leaves together hold on a slow machine.
+var holdLong = &mux.HandlerOptions{Options: mux.Options{HoldDelay: time.Hour}}
+
 // openFromPeer opens stream 1 from the raw peer with a request, accepts
 // it and reads the request, as a server does before it answers.
-func openFromPeer(t *testing.T) (*plextest.RawPeer, *mux.Stream) {
+func openFromPeer(t *testing.T, opts *mux.HandlerOptions) (*plextest.RawPeer, *mux.Stream) {
 	t.Helper()
-	peer, server := rawServer(t, nil)
+	peer, server := rawServer(t, opts)
 	f := plextest.Frame
 	if err := peer.Send(f(plextest.TypeWindow, plextest.FlagSYN, 1, 0), f(plextest.TypeData, 0, 1, 3, []byte("req")...)); err != nil {
 		t.Fatal(err)
@@ -69,7 +73,7 @@ func readRequest(t *testing.T, st *mux.Stream) {
 
 // What a held stream writes, and its ACK and FIN, leave in one message.
 func TestHoldSendsFramesTogether(t *testing.T) {
-	peer, st := openFromPeer(t)
+	peer, st := openFromPeer(t, holdLong)
 	if _, err := st.Write([]byte("headers")); err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +101,7 @@ func TestHoldSendsFramesTogether(t *testing.T) {
 
 // A new stream's ACK waits for its first write, and leaves with it.
 func TestAckLeavesWithFirstWrite(t *testing.T) {
-	peer, st := openFromPeer(t)
+	peer, st := openFromPeer(t, holdLong)
 	if _, err := st.Write([]byte("hi")); err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +113,7 @@ func TestAckLeavesWithFirstWrite(t *testing.T) {
 
 // Held frames leave by themselves when nothing ends the hold.
 func TestHeldFramesLeaveWithoutFlush(t *testing.T) {
-	peer, st := openFromPeer(t)
+	peer, st := openFromPeer(t, nil)
 	st.Hold()
 	if _, err := st.Write([]byte("forgotten")); err != nil {
 		t.Fatal(err)
@@ -125,7 +129,7 @@ func TestHeldFramesLeaveWithoutFlush(t *testing.T) {
 
 // Flush sends what is held, and writes after it leave at once.
 func TestFlushEndsHold(t *testing.T) {
-	peer, st := openFromPeer(t)
+	peer, st := openFromPeer(t, holdLong)
 	st.Hold()
 	if _, err := st.Write([]byte("a")); err != nil {
 		t.Fatal(err)

@@ -55,6 +55,11 @@ type Options struct {
 	// CloseTimeout bounds the WebSocket closing handshake. Default 5 s.
 	CloseTimeout time.Duration
 
+	// HoldDelay bounds how long frames a stream holds (Stream.Hold) wait
+	// for the stream to release them before they leave anyway. Default
+	// 1 ms.
+	HoldDelay time.Duration
+
 	// MessageSize is the largest outgoing WebSocket message payload; larger
 	// frames are split. Default 64 KiB + 64 bytes, so that a frame carrying
 	// 64 KiB fits one message with its header (see transport.Options).
@@ -79,6 +84,7 @@ const (
 	defaultSessionWindow = 64 << 20
 	minWindowSize        = initialWindow
 	defaultMaxStreams    = 4096
+	defaultHoldDelay     = time.Millisecond
 	acceptBacklog        = 256
 	minMessageSize       = 256
 )
@@ -115,6 +121,12 @@ func (o *Options) withDefaults() (Options, error) {
 	}
 	if c.MaxStreams == 0 {
 		c.MaxStreams = defaultMaxStreams
+	}
+	if c.HoldDelay < 0 {
+		return c, errors.New("wsplex/mux: negative HoldDelay")
+	}
+	if c.HoldDelay == 0 {
+		c.HoldDelay = defaultHoldDelay
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

@@ -29,27 +29,28 @@ type sender struct {
 	conn  wsConn
 	limit int // message size
 
-	mu       sync.Mutex
-	parts    []*[]byte      // waiting to be written, in order
-	tail     bool           // parts' last element is a small-frame buffer with room
-	prio     []*[]byte      // small frames of streams with no large frame queued: written first
-	bulk     map[uint32]int // streams with large frames in parts, and how many
-	large    []uint32       // the stream of each large frame in parts, in order
-	queued   int            // bytes in parts, plus data reservations not yet appended
-	flushing bool           // a flusher goroutine is running
-	direct   bool           // a stream writes a frame itself; the flusher waits
-	dhdr     header         // the header of the direct write
-	dparts   [2][]byte      // the parts of the direct write, kept to save allocations
-	received atomic.Bool    // a frame arrived since this side last wrote
-	waiters  []*roomWaiter  // data frames waiting for room, in turn
-	idle     chan struct{}  // if not nil, closed when the flusher stops
-	pings    int            // ping replies queued since the flusher last took parts
-	err      error          // why writing ended; later frames are dropped
-	stopping bool           // the session is ending: what is queued leaves, nothing new is queued
-	holdT    *time.Timer    // flushes held frames that no stream released in time
-	holdSet  bool           // holdT is running
-	overflow bool           // a control frame found maxQueued waiting
-	spare    []*[]byte      // the parts slice the flusher last emptied
+	mu        sync.Mutex
+	parts     []*[]byte      // waiting to be written, in order
+	tail      bool           // parts' last element is a small-frame buffer with room
+	prio      []*[]byte      // small frames of streams with no large frame queued: written first
+	bulk      map[uint32]int // streams with large frames in parts, and how many
+	large     []uint32       // the stream of each large frame in parts, in order
+	queued    int            // bytes in parts, plus data reservations not yet appended
+	flushing  bool           // a flusher goroutine is running
+	direct    bool           // a stream writes a frame itself; the flusher waits
+	dhdr      header         // the header of the direct write
+	dparts    [2][]byte      // the parts of the direct write, kept to save allocations
+	received  atomic.Bool    // a frame arrived since this side last wrote
+	waiters   []*roomWaiter  // data frames waiting for room, in turn
+	idle      chan struct{}  // if not nil, closed when the flusher stops
+	pings     int            // ping replies queued since the flusher last took parts
+	err       error          // why writing ended; later frames are dropped
+	stopping  bool           // the session is ending: what is queued leaves, nothing new is queued
+	holdDelay time.Duration  // Options.HoldDelay
+	holdT     *time.Timer    // flushes held frames that no stream released in time
+	holdSet   bool           // holdT is running
+	overflow  bool           // a control frame found maxQueued waiting
+	spare     []*[]byte      // the parts slice the flusher last emptied
 }
 
 // smallFrame is the largest frame copied into a shared buffer; larger
@@ -68,8 +69,8 @@ const maxQueuedPings = 16
 // session ends once a megabyte of answers waits.
 const maxQueued = 1 << 20
 
-func newSender(conn wsConn, limit int) *sender {
-	return &sender{conn: conn, limit: limit, bulk: make(map[uint32]int)}
+func newSender(conn wsConn, limit int, holdDelay time.Duration) *sender {
+	return &sender{conn: conn, limit: limit, holdDelay: holdDelay, bulk: make(map[uint32]int)}
 }
 
 // control queues a small frame (header and optional body) without waiting.
@@ -79,7 +80,7 @@ func (o *sender) control(h header, body []byte) bool {
 }
 
 // queue is control, but it starts no flusher unless kick: the frame waits
-// for a release, another frame's flush, or holdDelay.
+// for a release, another frame's flush, or o.holdDelay.
 func (o *sender) queue(h header, body []byte, kick bool) bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -95,13 +96,10 @@ func (o *sender) queue(h header, body []byte, kick bool) bool {
 	return true
 }
 
-// holdDelay bounds how long a held frame waits for its stream to release
-// it (see Stream.Hold): a stream that was opened or accepted and then left
-// alone still sends its SYN or ACK.
-const holdDelay = time.Millisecond
-
 // kickOrHold starts the flusher if kick, and otherwise makes sure that the
-// frames just held leave within holdDelay. o.mu is held.
+// frames just held leave within o.holdDelay (Options.HoldDelay): a stream
+// that was opened or accepted and then left alone still sends its SYN or
+// ACK. o.mu is held.
 func (o *sender) kickOrHold(kick bool) {
 	switch {
 	case kick:
@@ -109,10 +107,10 @@ func (o *sender) kickOrHold(kick bool) {
 	case o.holdSet:
 	case o.holdT == nil:
 		o.holdSet = true
-		o.holdT = time.AfterFunc(holdDelay, o.holdExpired)
+		o.holdT = time.AfterFunc(o.holdDelay, o.holdExpired)
 	default:
 		o.holdSet = true
-		o.holdT.Reset(holdDelay)
+		o.holdT.Reset(o.holdDelay)
 	}
 }
 

@@ -43,7 +43,7 @@ func (c *blockingConn) RemoteAddr() net.Addr               { return nil }
 // stream's own frames keep their order.
 func TestSmallFramesGoAheadOfBulk(t *testing.T) {
 	conn := &blockingConn{entered: make(chan struct{}), release: make(chan struct{})}
-	o := newSender(conn, 64<<10+64)
+	o := newSender(conn, 64<<10+64, time.Millisecond)
 	o.control(makeHeader(typeWindow, 0, 9, 1), nil) // the flusher takes it and blocks writing it
 	<-conn.entered
 	big := make([]byte, 60<<10)

@@ -85,7 +85,7 @@ type wsConn interface {
 func newSession(base context.Context, conn wsConn, client bool, o Options, onEnd func()) *Session {
 	s := &Session{
 		conn:      conn,
-		out:       newSender(conn, o.messageSize()),
+		out:       newSender(conn, o.messageSize(), o.HoldDelay),
 		opts:      o,
 		log:       o.Logger,
 		client:    client,

@@ -744,7 +744,7 @@ func TestInvalidOptionsAreErrors(t *testing.T) {
 	if _, err := mux.NewHandler(func(*mux.Session) {}, &mux.HandlerOptions{MaxSessions: -1}); err == nil {
 		t.Error("NewHandler accepted negative MaxSessions")
 	}
-	for _, o := range []mux.Options{{WindowSize: 1}, {MaxStreams: -1}, {MessageSize: -1}} {
+	for _, o := range []mux.Options{{WindowSize: 1}, {MaxStreams: -1}, {MessageSize: -1}, {HoldDelay: -1}} {
 		if err := o.Validate(); err == nil {
 			t.Errorf("Validate accepted %+v", o)
 		}
