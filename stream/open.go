@@ -21,9 +21,11 @@ type OpenOptions struct {
 	Metadata wsplex.Metadata
 }
 
-// Open opens a stream called name on sess and writes the open request. It
-// does not wait for the peer's answer: the caller may Send at once, and the
-// answer arrives with the first Receive or Read, or from Response. A name
+// Open opens a stream called name on sess and writes the open request,
+// which leaves with the first message written, or within a millisecond if
+// none is (see Stream.Hold). It does not wait for the peer's answer: the
+// caller may Send at once, and the answer arrives with the first Receive
+// or Read, or from Response. A name
 // no handler serves then gives a *wsplex.Error with CodeNotFound and the
 // peer's message. ctx bounds the opening only. Open fails with a
 // *wsplex.Error with CodeUnavailable when the peer is shutting down.
@@ -47,6 +49,9 @@ func Open(ctx context.Context, sess *mux.Session, name string, opts *OpenOptions
 	if err != nil {
 		return nil, err
 	}
+	// The open request waits, for at most a millisecond, for the first
+	// message, so that both leave in one WebSocket message.
+	ms.Hold()
 	if err := writeDelimited(ms, req); err != nil {
 		ms.Close()
 		return nil, err
@@ -55,5 +60,7 @@ func Open(ctx context.Context, sess *mux.Session, name string, opts *OpenOptions
 	if md == nil {
 		md = wsplex.Metadata{}
 	}
-	return &Stream{ms: ms, name: name, md: md, opts: o, opener: true}, nil
+	s := &Stream{ms: ms, name: name, md: md, opts: o, opener: true}
+	s.headHeld.Store(true)
+	return s, nil
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -31,6 +32,10 @@ type Stream struct {
 	md     wsplex.Metadata
 	opts   Options
 	opener bool
+
+	// held: the user called Hold. headHeld: the open request waits for
+	// the stream's first message (see Open).
+	held, headHeld atomic.Bool
 
 	readMu sync.Mutex // held by Receive, Read and Response
 
@@ -255,7 +260,9 @@ func (s *Stream) Send(m proto.Message) error {
 	if err := s.answer(); err != nil {
 		return err
 	}
-	return writeDelimited(s.ms, m)
+	err := writeDelimited(s.ms, m)
+	s.afterWrite()
+	return err
 }
 
 // SendBytes writes b, one message already encoded (by a codec other than
@@ -274,6 +281,7 @@ func (s *Stream) SendBytes(b []byte) error {
 		*bp = buf[:0]
 		bufPool.Put(bp)
 	}
+	s.afterWrite()
 	return err
 }
 
@@ -320,7 +328,37 @@ func (s *Stream) Write(p []byte) (int, error) {
 	if err := s.answer(); err != nil {
 		return 0, err
 	}
-	return s.ms.Write(p)
+	n, err := s.ms.Write(p)
+	s.afterWrite()
+	return n, err
+}
+
+// afterWrite sends the open request held by Open with the first message
+// written after it, unless the user holds the stream.
+func (s *Stream) afterWrite() {
+	if s.headHeld.Load() && !s.held.Load() && s.headHeld.CompareAndSwap(true, false) {
+		s.ms.Flush()
+	}
+}
+
+// Hold keeps what the stream writes (its open request or answer, its
+// messages, its end) from leaving until Flush, CloseWrite, Close,
+// CloseWithError, or a read that has to wait, so that it leaves in as few
+// WebSocket messages as fit, usually one. A call with one request holds
+// its open, its request and its half-close; a handler with one response
+// holds its answer, the response and its status. Held data leaves within
+// a millisecond even if nothing ends the hold, so a forgotten Flush costs
+// latency, never a deadlock.
+func (s *Stream) Hold() {
+	s.held.Store(true)
+	s.ms.Hold()
+}
+
+// Flush sends what the stream holds and ends the hold (see Hold).
+func (s *Stream) Flush() {
+	s.held.Store(false)
+	s.headHeld.Store(false)
+	s.ms.Flush()
 }
 
 // CloseWrite ends the sending side: the peer's Receive or Read returns
