@@ -119,6 +119,11 @@ func (c *clientStream) open() (*stream.Stream, error) {
 		c.openErr = errorOf(err)
 		return nil, c.openErr
 	}
+	if c.spec.StreamType&connect.StreamTypeClient == 0 {
+		// One request: the open, the request and the half-close leave
+		// together, when CloseSend ends the hold.
+		st.Hold()
+	}
 	c.info.PeerAddr = sess.RemoteAddr().String()
 	c.st = st
 	c.stop = context.AfterFunc(c.ctx, func() { st.CloseWithError(contextStatus(c.ctx)) })

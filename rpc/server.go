@@ -143,8 +143,12 @@ func (h *Handler) ServeStream(ctx context.Context, s *stream.Stream) error {
 	}
 	toHeader(info.RequestHeader(), md)
 	ss := &serverStream{st: s, ctx: ctx, info: info, codec: codec,
-		single: shape&connect.StreamTypeClient == 0, unary: shape == connect.StreamTypeUnary}
+		single: shape&connect.StreamTypeClient == 0, streaming: shape&connect.StreamTypeServer != 0,
+		unary: shape == connect.StreamTypeUnary}
 	err := h.server.Call(ctx, s.Name(), info, ss)
+	// What is left (the answer if not sent yet, the status, the end)
+	// leaves together when the Router ends the stream.
+	s.Hold()
 	ss.answer()
 	if err != nil {
 		e := statusOf(err)
@@ -159,12 +163,13 @@ func (h *Handler) ServeStream(ctx context.Context, s *stream.Stream) error {
 
 // serverStream is one call, from the handler's side.
 type serverStream struct {
-	st     *stream.Stream
-	ctx    context.Context
-	info   *connect.CallInfo
-	codec  connect.Codec
-	single bool // one request: unary and server-streaming calls
-	unary  bool
+	st        *stream.Stream
+	ctx       context.Context
+	info      *connect.CallInfo
+	codec     connect.Codec
+	single    bool // one request: unary and server-streaming calls
+	streaming bool // many responses: server-streaming and bidi calls
+	unary     bool
 
 	rxEnd    bool // the single request was read
 	answered bool // the response headers were handed to the stream
@@ -221,6 +226,10 @@ func (s *serverStream) SendHeaders() error {
 }
 
 func (s *serverStream) Send(msg any) error {
+	if !s.streaming {
+		// The one response waits for the status, to leave with it.
+		s.st.Hold()
+	}
 	s.answer()
 	n, err := send(s.ctx, s.st, s.codec, msg)
 	if err != nil {
