@@ -115,8 +115,9 @@ func (p *pingServer) CountUp(ctx context.Context, req *pingv1.CountUpRequest, s 
 	}
 	info, _ := connect.CallInfoForServerContext(ctx)
 	info.ResponseHeader().Set("x-count", fmt.Sprint(req.GetNumber()))
+	payload := make([]byte, req.GetPayloadSize())
 	for i := range req.GetNumber() {
-		if err := s.Send(&pingv1.CountUpResponse{Number: i + 1}); err != nil {
+		if err := s.Send(&pingv1.CountUpResponse{Number: i + 1, Payload: payload}); err != nil {
 			return err
 		}
 	}

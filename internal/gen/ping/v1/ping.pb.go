@@ -304,8 +304,10 @@ func (x *SumResponse) GetSum() int64 {
 }
 
 type CountUpRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Number        int64                  `protobuf:"varint,1,opt,name=number,proto3" json:"number,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Number int64                  `protobuf:"varint,1,opt,name=number,proto3" json:"number,omitempty"`
+	// The size of each response's payload.
+	PayloadSize   int32 `protobuf:"varint,2,opt,name=payload_size,json=payloadSize,proto3" json:"payload_size,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -347,9 +349,17 @@ func (x *CountUpRequest) GetNumber() int64 {
 	return 0
 }
 
+func (x *CountUpRequest) GetPayloadSize() int32 {
+	if x != nil {
+		return x.PayloadSize
+	}
+	return 0
+}
+
 type CountUpResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Number        int64                  `protobuf:"varint,1,opt,name=number,proto3" json:"number,omitempty"`
+	Payload       []byte                 `protobuf:"bytes,2,opt,name=payload,proto3" json:"payload,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -389,6 +399,13 @@ func (x *CountUpResponse) GetNumber() int64 {
 		return x.Number
 	}
 	return 0
+}
+
+func (x *CountUpResponse) GetPayload() []byte {
+	if x != nil {
+		return x.Payload
+	}
+	return nil
 }
 
 type CumSumRequest struct {
@@ -498,11 +515,13 @@ const file_wsplex_ping_v1_ping_proto_rawDesc = "" +
 	"SumRequest\x12\x16\n" +
 	"\x06number\x18\x01 \x01(\x03R\x06number\"\x1f\n" +
 	"\vSumResponse\x12\x10\n" +
-	"\x03sum\x18\x01 \x01(\x03R\x03sum\"(\n" +
+	"\x03sum\x18\x01 \x01(\x03R\x03sum\"K\n" +
 	"\x0eCountUpRequest\x12\x16\n" +
-	"\x06number\x18\x01 \x01(\x03R\x06number\")\n" +
+	"\x06number\x18\x01 \x01(\x03R\x06number\x12!\n" +
+	"\fpayload_size\x18\x02 \x01(\x05R\vpayloadSize\"C\n" +
 	"\x0fCountUpResponse\x12\x16\n" +
-	"\x06number\x18\x01 \x01(\x03R\x06number\"'\n" +
+	"\x06number\x18\x01 \x01(\x03R\x06number\x12\x18\n" +
+	"\apayload\x18\x02 \x01(\fR\apayload\"'\n" +
 	"\rCumSumRequest\x12\x16\n" +
 	"\x06number\x18\x01 \x01(\x03R\x06number\"\"\n" +
 	"\x0eCumSumResponse\x12\x10\n" +
