@@ -35,7 +35,12 @@
 // details; other errors reach the caller as a bare code, and a panic as
 // connect.CodeInternal, while the session and its other calls go on.
 //
-// Messages use protobuf's binary encoding unless Options.Codec chooses
-// JSON; handlers answer in the encoding of the call. Compression is the
+// Messages use protobuf's binary encoding unless the first of a
+// Transport's Options.Codecs is another, such as connectproto's JSON
+// codec; handlers answer in the encoding of the call. Compression is the
 // WebSocket's (mux.Options.Compression), not per message.
+//
+// A call with one request sends its open, its request and its half-close
+// in one WebSocket message, and a handler with one response its answer,
+// the response and the status likewise (see stream.Stream.Hold).
 package rpc
