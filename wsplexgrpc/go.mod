@@ -3,6 +3,7 @@ module github.com/wsplex/wsplex/wsplexgrpc
 go 1.26.0
 
 require (
+	connectrpc.com/connect/v2 v2.0.2
 	github.com/wsplex/wsplex v0.0.0
 	go.uber.org/goleak v1.3.0
 	golang.org/x/net v0.62.0
@@ -22,6 +23,7 @@ require (
 replace github.com/wsplex/wsplex => ../
 
 tool (
+	connectrpc.com/connect/v2/cmd/protoc-gen-connect-go
 	google.golang.org/grpc/cmd/protoc-gen-go-grpc
 	google.golang.org/protobuf/cmd/protoc-gen-go
 )

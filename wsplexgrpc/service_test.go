@@ -2,6 +2,7 @@ package wsplexgrpc_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -15,6 +16,7 @@ import (
 	"github.com/wsplex/wsplex/stream"
 	"github.com/wsplex/wsplex/wsplexgrpc"
 	"github.com/wsplex/wsplex/wsplexgrpc/internal/testpb"
+	"github.com/wsplex/wsplex/wsplexgrpc/internal/testpb/testpbconnect"
 )
 
 // service implements testpb.TestService. By default Unary and Bidi echo,
@@ -65,6 +67,56 @@ func (svc *service) Bidi(s grpc.BidiStreamingServer[testpb.Message, testpb.Messa
 	for {
 		m, err := s.Recv()
 		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := s.Send(m); err != nil {
+			return err
+		}
+	}
+}
+
+// connectService implements testpbconnect.TestServiceHandler as service
+// does testpb.TestServiceServer by default, message for message, so that
+// the benchmarks give connect-go's handlers the same work as grpc-go's.
+type connectService struct{}
+
+var _ testpbconnect.TestServiceHandler = connectService{}
+
+func (connectService) Unary(ctx context.Context, m *testpb.Message) (*testpb.Message, error) {
+	return m, nil
+}
+
+func (connectService) ServerStream(ctx context.Context, m *testpb.Message, s testpbconnect.TestServiceServerStreamServerStream) error {
+	for i := range m.Count {
+		if err := s.Send(&testpb.Message{Text: fmt.Sprintf("%s %d", m.Text, i), Payload: m.Payload}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (connectService) ClientStream(ctx context.Context, s testpbconnect.TestServiceClientStreamServerStream) (*testpb.Message, error) {
+	var sum testpb.Message
+	for {
+		m, err := s.Receive()
+		if errors.Is(err, io.EOF) {
+			return &sum, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		sum.Count++
+		sum.Text += m.Text
+	}
+}
+
+func (connectService) Bidi(ctx context.Context, s testpbconnect.TestServiceBidiServerStream) error {
+	for {
+		m, err := s.Receive()
+		if errors.Is(err, io.EOF) {
 			return nil
 		}
 		if err != nil {
