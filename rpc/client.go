@@ -277,7 +277,13 @@ func contextError(ctx context.Context) error {
 // send writes msg, encoded with codec, and returns its size.
 func send(ctx context.Context, st *stream.Stream, codec connect.Codec, msg any) (int, error) {
 	if m, ok := msg.(proto.Message); ok && codec == protoCodec {
-		return proto.Size(m), st.Send(m)
+		n := proto.Size(m)
+		if err := st.Send(m); errors.Is(err, proto.Error) {
+			return 0, connect.NewError(connect.CodeInternal, err.Error()).WithCause(err)
+		} else if err != nil {
+			return 0, err
+		}
+		return n, nil
 	}
 	buf := bufPool.Get().(*bytes.Buffer)
 	defer putBuffer(buf)

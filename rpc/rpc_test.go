@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -37,6 +39,8 @@ type pingServer struct {
 	started chan context.Context
 	// release ends the handlers that block without watching their context.
 	release chan struct{}
+	// relay, if set, is the client that "relay" calls.
+	relay pingv1connect.PingServiceClient
 }
 
 func newPingServer() *pingServer {
@@ -76,6 +80,22 @@ func (p *pingServer) Ping(ctx context.Context, req *pingv1.PingRequest) (*pingv1
 		return &pingv1.PingResponse{Text: "called back: " + res.GetText()}, nil
 	case "info":
 		return &pingv1.PingResponse{Text: info.Protocol + " " + info.Codec + " " + info.Spec.StreamType.String()}, nil
+	case "keys": // the request header keys
+		var keys []string
+		for k := range info.RequestHeader().All() {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		return &pingv1.PingResponse{Text: strings.Join(keys, " ")}, nil
+	case "canceled":
+		return nil, context.Canceled
+	case "deadline-exceeded":
+		return nil, context.DeadlineExceeded
+	case "secret":
+		return nil, errors.New("secret")
+	case "relay": // fail with the error of a call the handler made
+		_, err := p.relay.Fail(ctx, &pingv1.FailRequest{Code: int32(connect.CodeNotFound), Message: "secret"})
+		return nil, err
 	}
 	return &pingv1.PingResponse{Number: req.GetNumber(), Text: req.GetText()}, nil
 }
@@ -282,6 +302,9 @@ func TestStatusCodesAndDetails(t *testing.T) {
 		if len(details) != 1 {
 			t.Fatalf("code %v: %d details", code, len(details))
 		}
+		if details[0].Type != "wsplex.ping.v1.PingRequest" {
+			t.Fatalf("code %v: detail type %q", code, details[0].Type)
+		}
 		d, err := connectproto.UnmarshalErrorDetail(details[0])
 		if err != nil {
 			t.Fatalf("code %v: detail: %v", code, err)
@@ -357,6 +380,14 @@ func TestHandlerContext(t *testing.T) {
 	got := time.UnixMilli(res.GetNumber())
 	if got.Before(dl.Add(-time.Minute)) || got.After(dl.Add(guard)) {
 		t.Fatalf("handler deadline %v, caller's %v", got, dl)
+	}
+	// A deadline past what wsplex-timeout-ms can say is sent as its
+	// largest value.
+	ctx, cancel = context.WithDeadline(t.Context(), time.Now().AddDate(1000, 0, 0))
+	defer cancel()
+	res, err = f.client.Ping(ctx, &pingv1.PingRequest{Text: "deadline"})
+	if err != nil || res.GetText() == "none" || time.UnixMilli(res.GetNumber()).Before(time.Now().AddDate(0, 0, 100)) {
+		t.Fatalf("far deadline: %v, %v", res, err)
 	}
 	res, err = f.client.Ping(t.Context(), &pingv1.PingRequest{Text: "auth"})
 	if err != nil || res.GetText() != "user-ann" {
@@ -462,6 +493,9 @@ func TestHandlerEndsBidiCall(t *testing.T) {
 	}
 	if !errors.Is(err, io.EOF) {
 		t.Fatalf("Send after the end: %v", err)
+	}
+	if err := cum.CloseSend(); err != nil {
+		t.Fatalf("CloseSend after the end: %v", err)
 	}
 	_, err = cum.Receive()
 	wantCode(t, err, connect.CodeAborted, "Receive again")

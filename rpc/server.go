@@ -257,5 +257,11 @@ func (s *serverStream) error(err error) error {
 	case errors.Is(err, wsplex.ErrPeerClosed):
 		return connect.NewError(connect.CodeCanceled, "the caller closed the call").WithCause(err)
 	}
+	if e, ok := errors.AsType[*wsplex.Error](err); ok && e.Remote {
+		// The caller reset the call, which may reach the stream before
+		// the context: not the error of a call the handler made, which
+		// statusOf would turn into CodeInternal.
+		return connect.NewError(connect.Code(e.Code), e.Message).WithCause(err)
+	}
 	return errorOf(err)
 }

@@ -3,6 +3,7 @@ package rpc_test
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/hex"
 	"net/http"
 	"net/http/httptest"
@@ -132,5 +133,44 @@ func TestSpecUnaryServer(t *testing.T) {
 	}
 	if msgs != 1 {
 		t.Errorf("the answer took %d WebSocket messages, want 1", msgs)
+	}
+}
+
+// A Go server answers a unary call that fails with its answer, status and
+// FIN in one WebSocket message (SPEC.md §13.3, §13.4).
+func TestSpecUnaryFailureServer(t *testing.T) {
+	services := connect.NewServer()
+	pingv1connect.RegisterPingServiceHandler(services, newPingServer())
+	routes := stream.NewRouter(nil)
+	rpc.Mount(routes, services, nil)
+	srv := plextest.NewServer(t, func(sess *mux.Session) { routes.Serve(sess) }, &mux.HandlerOptions{Options: mux.Options{HoldDelay: time.Hour}})
+	peer := plextest.DialRaw(t, srv.URL)
+	call := unhex(t, specCall)
+	open := call[:len(call)-15-12]         // the call without its request and FIN
+	secret := []byte("\x08\x12\x06secret") // PingRequest{text: "secret"}, delimited
+	if err := peer.Send(open, plextest.Frame(plextest.TypeData, 0, 1, uint32(len(secret)), secret...),
+		plextest.Frame(plextest.TypeWindow, plextest.FlagFIN, 1, 0)); err != nil {
+		t.Fatal(err)
+	}
+	peer.WS.SetReadDeadline(time.Now().Add(guard))
+	_, m, err := peer.WS.ReadMessage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The message's last frame is the stream's FIN.
+	var last []byte
+	for len(m) >= 12 {
+		last = m[:12]
+		n := 12
+		if m[1] == plextest.TypeData || m[1] == plextest.TypeReset {
+			n += int(binary.BigEndian.Uint32(m[8:12]))
+		}
+		if n > len(m) {
+			t.Fatalf("truncated frame % x", m)
+		}
+		m = m[n:]
+	}
+	if last == nil || binary.BigEndian.Uint16(last[2:4])&plextest.FlagFIN == 0 {
+		t.Fatalf("the first message ends with frame % x, want the FIN", last)
 	}
 }

@@ -1,0 +1,7 @@
+package rpc
+
+// Internals for the black-box tests.
+var (
+	FormatTimeout = formatTimeout
+	ParseTimeout  = parseTimeout
+)
