@@ -101,7 +101,7 @@ func Forward(route Route) connect.ServerFunc {
 		} else {
 			go f.requests(cancel)
 		}
-		return f.responses()
+		return f.responses(spec.StreamType&connect.StreamTypeServer == 0)
 	}
 }
 
@@ -115,8 +115,9 @@ type forward struct {
 
 	// mu guards the send side of cs, which the goroutine forwarding the
 	// requests of a streaming call drives, against close.
-	mu     sync.Mutex
-	closed bool
+	mu      sync.Mutex
+	closed  bool
+	recvErr error // why reading the requests failed
 }
 
 // close ends the upstream call. A goroutine forwarding requests may still
@@ -158,6 +159,7 @@ func (f *forward) requests(cancel context.CancelFunc) {
 		case errors.Is(err, io.EOF):
 			f.cs.CloseSend()
 		case err != nil:
+			f.recvErr = err
 			cancel()
 		default:
 			// An error means the upstream ended the call: its outcome
@@ -171,8 +173,10 @@ func (f *forward) requests(cancel context.CancelFunc) {
 	}
 }
 
-// responses forwards the responses, then the outcome.
-func (f *forward) responses() error {
+// responses forwards the responses, then the outcome. A single response
+// goes on with the outcome read, so that the trailers go with it: the
+// Connect protocol sends a unary call's trailers as headers.
+func (f *forward) responses(single bool) error {
 	headers := false
 	for {
 		m := new(message)
@@ -181,10 +185,25 @@ func (f *forward) responses() error {
 			headers = true
 			copyHeader(f.info.ResponseHeader(), f.out.ResponseHeader())
 		}
+		if err == nil && single {
+			if err = f.cs.Receive(new(message)); err == nil {
+				err = connect.NewError(connect.CodeUnimplemented, "unary response has multiple messages")
+			} else if errors.Is(err, io.EOF) {
+				copyHeader(f.info.ResponseTrailer(), f.out.ResponseTrailer())
+				return f.ss.Send(m)
+			}
+		}
 		if err != nil {
 			copyHeader(f.info.ResponseTrailer(), f.out.ResponseTrailer())
 			if errors.Is(err, io.EOF) {
 				return nil
+			}
+			f.mu.Lock()
+			recvErr := f.recvErr
+			f.mu.Unlock()
+			if recvErr != nil {
+				// Reading the requests failed first: that is the outcome.
+				return recvErr
 			}
 			return verdict(f.ctx, err)
 		}

@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -581,5 +583,70 @@ func TestInterceptorsAndMixedServer(t *testing.T) {
 	}
 	if res, err := client.Ping(t.Context(), &pingv1.PingRequest{Number: 4}); err != nil || res.GetNumber() != 4 {
 		t.Fatalf("forwarded Ping: %v, %v", res, err)
+	}
+}
+
+// newBridge serves, over HTTP/1.1 and h2c, a connect.Server that forwards
+// every PingService call to a wsplex session whose server serves u, and
+// returns its URL: the other direction, HTTP callers to a wsplex service.
+func newBridge(t *testing.T, u *upstream) string {
+	t.Helper()
+	service := connect.NewServer()
+	pingv1connect.RegisterPingServiceHandler(service, u)
+	routes := stream.NewRouter(nil)
+	rpc.Mount(routes, service, nil)
+	sess := plextest.NewServer(t, func(s *mux.Session) { routes.Serve(s) }, nil).Dial(t, nil)
+	transports := make(map[string]connect.Transport)
+	for _, c := range gateway.Codecs() {
+		transports[c.Name()] = rpc.NewTransport(sess, &rpc.Options{Codecs: []connect.Codec{c}})
+	}
+	forward := gateway.Forward(func(_ context.Context, call *connect.CallInfo) (connect.Transport, error) {
+		return transports[call.Codec], nil
+	})
+	bridge := connect.NewServer()
+	for spec := range service.Specs() {
+		bridge.Register(connect.Method{Spec: spec, Handler: forward})
+	}
+	h := http.NewServeMux()
+	connecthttp.Mount(h, bridge, connecthttp.WithCodecs(gateway.Codecs()...))
+	return serveHTTP(t, h)
+}
+
+// Forward serves HTTP callers too: a unary call's trailers, which the
+// Connect protocol sends as headers, reach them, and a request body that
+// breaks off fails the call as broken, not as cancelled.
+func TestForwardFromHTTP(t *testing.T) {
+	u := &upstream{started: make(chan context.Context, 16)}
+	url := newBridge(t, u)
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			client := pingv1connect.NewPingServiceClient(connect.NewClient(connecthttp.NewTransport(httpClient(t, m.h2c), url, m.options...)))
+			ctx, info := connect.NewClientContext(t.Context())
+			info.RequestHeader().Set("X-In", "v1")
+			res, err := client.Ping(ctx, &pingv1.PingRequest{Text: "headers"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := res.GetText(); got != "wsplex proto " {
+				t.Errorf("protocol and codec at the service: %q", got)
+			}
+			if info.ResponseHeader().Get("X-Out") != "v1" || info.ResponseTrailer().Get("X-Trailer") != "t-v1" {
+				t.Errorf("headers %v, trailers %v", info.ResponseHeader(), info.ResponseTrailer())
+			}
+			if m.h2c {
+				checkShapes(t, client, true)
+			}
+		})
+	}
+	// A Connect client-streaming request whose only message is cut short.
+	body := []byte{0, 0, 0, 0, 100, 1, 2}
+	res, err := httpClient(t, false).Post(url+pingv1connect.PingServiceSumProcedure, "application/connect+proto", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	out, _ := io.ReadAll(res.Body)
+	if !strings.Contains(string(out), `"code":"internal"`) || !strings.Contains(string(out), "promised 100 bytes") {
+		t.Fatalf("truncated request: %s", out)
 	}
 }
