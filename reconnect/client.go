@@ -106,6 +106,35 @@ func (c *Client) Session(ctx context.Context) (*mux.Session, error) {
 	}
 }
 
+// SessionFailFast returns the current session as a caller that would
+// rather fail than wait wants it, like gRPC's fail-fast calls: if the
+// client is dialing, it waits for that attempt, within ctx; if the client
+// has no session and waits before dialing again, it fails at once with an
+// error that matches ErrNoSession and wraps why the last attempt failed.
+// After Close it returns ErrClosed.
+func (c *Client) SessionFailFast(ctx context.Context) (*mux.Session, error) {
+	for {
+		c.mu.Lock()
+		closed, s, state, last, changed := c.closed, c.sess, c.state, c.lastErr, c.changed
+		c.mu.Unlock()
+		switch {
+		case closed:
+			return nil, ErrClosed
+		case s != nil && !ended(s):
+			return s, nil
+		case state == Waiting && last == nil:
+			return nil, ErrNoSession
+		case state == Waiting:
+			return nil, fmt.Errorf("%w: %w", ErrNoSession, last)
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
 // State returns the client's state.
 func (c *Client) State() State {
 	c.mu.Lock()
@@ -257,6 +286,7 @@ func (c *Client) setState(st State, err error) {
 	if st == Waiting {
 		c.lastErr = err
 	}
+	c.broadcast() // SessionFailFast waits for the state to change
 	c.mu.Unlock()
 	c.report(st, err)
 }

@@ -782,3 +782,29 @@ func trafficOn(t *testing.T, s *mux.Session) (*mux.Stream, <-chan error) {
 	}
 	return st, writeErr
 }
+
+// SessionFailFast fails at once while the client waits to dial again, and
+// waits for a dial under way.
+func TestSessionFailFast(t *testing.T) {
+	rec := newRecorder()
+	c := newClient(t, refusedURL(t), &reconnect.Options{MinDelay: time.Hour, MaxDelay: time.Hour, OnStateChange: rec.hook})
+	rec.wait(t, "a failed dial", atLeast(1, reconnect.Waiting))
+	ctx, cancel := context.WithTimeout(t.Context(), patience)
+	defer cancel()
+	_, err := c.SessionFailFast(ctx)
+	if !errors.Is(err, reconnect.ErrNoSession) || ctx.Err() != nil || !strings.Contains(err.Error(), "refused") {
+		t.Fatalf("SessionFailFast while waiting: %v, want ErrNoSession with the dial's error", err)
+	}
+
+	srv, _ := newEchoServer(t)
+	live := newClient(t, srv.URL, nil)
+	s, err := live.SessionFailFast(ctx)
+	if err != nil {
+		t.Fatalf("SessionFailFast while dialing: %v", err)
+	}
+	plextest.CheckEcho(t, s, "fail fast")
+	live.Close()
+	if _, err := live.SessionFailFast(ctx); !errors.Is(err, reconnect.ErrClosed) {
+		t.Fatalf("after Close: %v", err)
+	}
+}

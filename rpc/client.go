@@ -33,18 +33,14 @@ func NewTransport(sess *mux.Session, opts *Options) connect.Transport {
 // application knows whether that is safe.
 func NewReconnectTransport(c *reconnect.Client, opts *Options) connect.Transport {
 	return newTransport(func(ctx context.Context) (*mux.Session, error) {
-		if c.State() == reconnect.Waiting {
-			// A done context makes Session return a live session, if one
-			// came up meanwhile, or the reason of the last failure.
-			done, cancel := context.WithCancel(ctx)
-			cancel()
-			ctx = done
+		sess, err := c.SessionFailFast(ctx)
+		if err == nil {
+			return sess, nil
 		}
-		sess, err := c.Session(ctx)
-		if err != nil {
-			return nil, connect.NewError(connect.CodeUnavailable, err.Error()).WithCause(err)
+		if ctx.Err() != nil {
+			return nil, contextError(ctx)
 		}
-		return sess, nil
+		return nil, connect.NewError(connect.CodeUnavailable, err.Error()).WithCause(err)
 	}, opts)
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/wsplex/wsplex/internal/gen/ping/v1/pingv1connect"
 	"github.com/wsplex/wsplex/internal/plextest"
 	"github.com/wsplex/wsplex/mux"
+	"github.com/wsplex/wsplex/reconnect"
 	"github.com/wsplex/wsplex/rpc"
 	"github.com/wsplex/wsplex/stream"
 )
@@ -66,6 +67,13 @@ func (p *pingServer) Ping(ctx context.Context, req *pingv1.PingRequest) (*pingv1
 			return &pingv1.PingResponse{Text: "none"}, nil
 		}
 		return &pingv1.PingResponse{Number: dl.UnixMilli()}, nil
+	case "callback": // call the caller's end of the session
+		caller := pingv1connect.NewPingServiceClient(connect.NewClient(rpc.NewTransport(rpc.Session(ctx), nil)))
+		res, err := caller.Ping(ctx, &pingv1.PingRequest{Text: "from the server"})
+		if err != nil {
+			return nil, err
+		}
+		return &pingv1.PingResponse{Text: "called back: " + res.GetText()}, nil
 	case "info":
 		return &pingv1.PingResponse{Text: info.Protocol + " " + info.Codec + " " + info.Spec.StreamType.String()}, nil
 	}
@@ -691,5 +699,73 @@ func TestServerCallsClient(t *testing.T) {
 	sess.Close()
 	if err := <-served; err != nil {
 		t.Fatalf("Serve: %v", err)
+	}
+}
+
+// Over a reconnect.Client, calls wait for the first dial and fail at once
+// with unavailable while the client waits to dial again.
+func TestReconnectTransport(t *testing.T) {
+	f := newFixture(t)
+	waiting := make(chan error, 1)
+	c, err := reconnect.New(f.srv.URL, &reconnect.Options{
+		MinDelay: time.Hour, MaxDelay: time.Hour,
+		OnStateChange: func(st reconnect.State, err error) {
+			if st == reconnect.Waiting {
+				waiting <- err
+			}
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	client := pingv1connect.NewPingServiceClient(connect.NewClient(rpc.NewReconnectTransport(c, nil)))
+	if res, err := client.Ping(t.Context(), &pingv1.PingRequest{Number: 1}); err != nil || res.GetNumber() != 1 {
+		t.Fatalf("first call: %v, %v", res, err)
+	}
+	sess, err := c.Session(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for s := range f.servers { // find and close the server's side of sess
+		if s.RemoteAddr().String() == sess.LocalAddr().String() {
+			s.Close()
+			break
+		}
+	}
+	select {
+	case <-waiting:
+	case <-time.After(guard):
+		t.Fatal("the client did not notice the lost session")
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), guard)
+	defer cancel()
+	_, err = client.Ping(ctx, &pingv1.PingRequest{})
+	wantCode(t, err, connect.CodeUnavailable, "call while the client waits to redial")
+	if ctx.Err() != nil {
+		t.Fatal("the call waited for its deadline instead of failing at once")
+	}
+}
+
+// A handler calls back the services of its caller's end, on the session
+// the call arrived on.
+func TestHandlerCallsBack(t *testing.T) {
+	f := newFixture(t)
+	server := connect.NewServer()
+	pingv1connect.RegisterPingServiceHandler(server, newPingServer())
+	routes := stream.NewRouter(nil)
+	rpc.Mount(routes, server, nil)
+	served := make(chan error, 1)
+	go func() { served <- routes.Serve(f.sess) }()
+	res, err := f.client.Ping(t.Context(), &pingv1.PingRequest{Text: "callback"})
+	if err != nil || res.GetText() != "called back: from the server" {
+		t.Fatalf("Ping: %v, %v", res, err)
+	}
+	if rpc.Session(t.Context()) != nil {
+		t.Fatal("Session outside a call is not nil")
+	}
+	f.sess.Close()
+	if err := <-served; err != nil {
+		t.Fatal(err)
 	}
 }

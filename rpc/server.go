@@ -10,6 +10,7 @@ import (
 	"connectrpc.com/connect/v2"
 
 	"github.com/wsplex/wsplex"
+	"github.com/wsplex/wsplex/mux"
 	"github.com/wsplex/wsplex/stream"
 )
 
@@ -66,6 +67,21 @@ func Mount(routes *stream.Router, server *connect.Server, opts *Options) {
 			routes.Handle(service, h)
 		}
 	}
+}
+
+// Session returns the session a call arrived on, from its handler's
+// context: the session on which the handler can call the services that
+// the caller's end serves. It returns nil outside a call that a Handler
+// serves.
+func Session(ctx context.Context) *mux.Session {
+	info, ok := connect.CallInfoForServerContext(ctx)
+	if !ok {
+		return nil
+	}
+	if s, ok := info.TransportInfo.(*stream.Stream); ok {
+		return s.Session()
+	}
+	return nil
 }
 
 // AnswersOpen reports true: a call's answer carries the response headers

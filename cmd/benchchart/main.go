@@ -1,9 +1,10 @@
 // Command benchchart draws BenchmarkThroughput results as a chart: MiB/s
 // by write size, one line per implementation, from the medians of `go test
 // -bench` output. It lives in a module of its own so that wsplex does not
-// depend on gonum/plot.
+// depend on gonum/plot, and outside the repository's go.work, hence
+// GOWORK=off:
 //
-//	cd cmd/benchchart && go run . -o ../../docs/benchmarks/throughput.png ../../docs/benchmarks/2026-11-25-run2.txt
+//	cd cmd/benchchart && GOWORK=off go run . -o ../../docs/benchmarks/throughput.png ../../docs/benchmarks/2026-11-25-run2.txt
 package main
 
 import (
