@@ -650,3 +650,76 @@ func TestForwardFromHTTP(t *testing.T) {
 		t.Fatalf("truncated request: %s", out)
 	}
 }
+
+// cumSum is an upstream whose CumSum announces its start, answers each
+// number with itself until its requests fail or end, and reports how.
+type cumSum struct {
+	pingv1connect.UnimplementedPingServiceHandler
+	started chan struct{}
+	ended   chan error
+}
+
+func (u *cumSum) CumSum(_ context.Context, s pingv1connect.PingServiceCumSumServerStream) error {
+	u.started <- struct{}{}
+	for {
+		req, err := s.Receive()
+		if err != nil {
+			u.ended <- err
+			return err
+		}
+		if err := s.Send(&pingv1.CumSumResponse{Sum: req.GetNumber()}); err != nil {
+			u.ended <- err
+			return err
+		}
+	}
+}
+
+// A caller that cancels a bidi call while its requests are open cancels the
+// upstream call, which sees a failure, not the end of the requests. Over
+// HTTP/2, net/http does not watch the context of a request whose body is
+// open and idle.
+func TestCancelMidBidiCall(t *testing.T) {
+	for _, m := range modes {
+		if !m.h2c {
+			continue
+		}
+		t.Run(m.name, func(t *testing.T) {
+			u := &cumSum{started: make(chan struct{}, 1), ended: make(chan error, 1)}
+			server := connect.NewServer()
+			pingv1connect.RegisterPingServiceHandler(server, u)
+			h := http.NewServeMux()
+			connecthttp.Mount(h, server)
+			srv := httptest.NewUnstartedServer(h)
+			srv.Config.Protocols = new(http.Protocols)
+			srv.Config.Protocols.SetUnencryptedHTTP2(true)
+			srv.Start()
+			t.Cleanup(srv.Close)
+			client := pingClient(dialGateway(t, gateway.To(gateway.NewTransport(httpClient(t, m.h2c), srv.URL, m.options...)), nil), nil)
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			cum, err := client.CumSum(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cum.Close()
+			cum.Send(&pingv1.CumSumRequest{Number: 1})
+			if _, err := cum.Receive(); err != nil {
+				t.Fatal(err)
+			}
+			<-u.started
+			cancel()
+			_, err = cum.Receive()
+			wantCode(t, err, connect.CodeCanceled, "cancelled call")
+			select {
+			case err := <-u.ended:
+				if err == nil || errors.Is(err, io.EOF) {
+					t.Fatalf("upstream's requests ended with %v, want a failure", err)
+				}
+			case <-time.After(guard):
+				// Unblock the forwarded call, so that the session closes.
+				srv.CloseClientConnections()
+				t.Fatal("upstream call not cancelled")
+			}
+		})
+	}
+}

@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"context"
+	"io"
+	"net/http"
 
 	"connectrpc.com/connect/v2"
 	"connectrpc.com/connect/v2/connecthttp"
@@ -27,6 +29,7 @@ var _ connect.Transport = (*Transport)(nil)
 // other protocols, need HTTP/2: over TLS, or h2c with an http.Transport
 // whose Protocols hold only UnencryptedHTTP2.
 func NewTransport(client connecthttp.HTTPClient, baseURL string, options ...connecthttp.Option) *Transport {
+	client = abortingClient{client}
 	codecs := connecthttp.WithCodecs(Codecs()...)
 	with := func(name string) []connecthttp.Option {
 		return append(append(options[:len(options):len(options)], codecs), connecthttp.WithSendCodec(name))
@@ -48,3 +51,42 @@ func (t *Transport) NewClientStream(ctx context.Context, spec connect.Spec) (con
 
 // codecKey marks the context of a forwarded call with its codec's name.
 type codecKey struct{}
+
+// abortingClient aborts a streaming request when its context ends. Over
+// HTTP/2, net/http does not watch the context of a request whose body is
+// open and idle once its response headers came: a caller that cancels a
+// client-streaming or bidi call would leave it open upstream, its handler
+// waiting for the next request. connecthttp streams a request body through
+// an io.Pipe; closing the pipe's reader fails the body, and net/http resets
+// the stream (RST_STREAM), so the upstream sees a cancel, not the end of the
+// requests.
+type abortingClient struct {
+	client connecthttp.HTTPClient
+}
+
+func (c abortingClient) Do(req *http.Request) (*http.Response, error) {
+	body, ok := req.Body.(*io.PipeReader)
+	if !ok {
+		return c.client.Do(req)
+	}
+	stop := context.AfterFunc(req.Context(), func() { body.Close() })
+	res, err := c.client.Do(req)
+	if err != nil {
+		stop()
+		return res, err
+	}
+	res.Body = &stopOnClose{ReadCloser: res.Body, stop: stop}
+	return res, nil
+}
+
+// stopOnClose is a response body that stops watching the request's
+// context once closed.
+type stopOnClose struct {
+	io.ReadCloser
+	stop func() bool
+}
+
+func (b *stopOnClose) Close() error {
+	b.stop()
+	return b.ReadCloser.Close()
+}
