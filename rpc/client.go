@@ -167,6 +167,11 @@ func (c *clientStream) CloseSend() error {
 	if err != nil {
 		return err
 	}
+	if c.ctx.Err() != nil {
+		// The context watch resets the stream, perhaps not yet: the
+		// handler must not see a clean end of the requests first.
+		return contextError(c.ctx)
+	}
 	if err := st.CloseWrite(); err != nil && !errors.Is(err, wsplex.ErrPeerClosed) && !isRemote(err) {
 		if c.ctx.Err() != nil {
 			return contextError(c.ctx)

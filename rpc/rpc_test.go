@@ -804,3 +804,55 @@ func TestHandlerCallsBack(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// sumEnds is a PingService whose Sum reports how its requests ended.
+type sumEnds struct {
+	pingv1connect.UnimplementedPingServiceHandler
+	ended chan error
+}
+
+func (p *sumEnds) Sum(_ context.Context, s pingv1connect.PingServiceSumServerStream) (*pingv1.SumResponse, error) {
+	for {
+		if _, err := s.Receive(); err != nil {
+			p.ended <- err
+			if errors.Is(err, io.EOF) {
+				return &pingv1.SumResponse{}, nil
+			}
+			return nil, err
+		}
+	}
+}
+
+// A caller that cancels a client-streaming call and then closes its
+// requests gets connect.CodeCanceled, and the handler never sees the end of
+// the requests: a cancelled upload must not look complete.
+func TestCancelBeforeCloseSend(t *testing.T) {
+	p := &sumEnds{ended: make(chan error, 1)}
+	server := connect.NewServer()
+	pingv1connect.RegisterPingServiceHandler(server, p)
+	routes := stream.NewRouter(nil)
+	rpc.Mount(routes, server, nil)
+	srv := plextest.NewServer(t, func(s *mux.Session) { routes.Serve(s) }, nil)
+	client := pingv1connect.NewPingServiceClient(connect.NewClient(rpc.NewTransport(srv.Dial(t, nil), nil)))
+	for range 10 {
+		ctx, cancel := context.WithCancel(t.Context())
+		sum, err := client.Sum(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sum.Send(&pingv1.SumRequest{Number: 1}); err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+		_, err = sum.CloseAndReceive()
+		wantCode(t, err, connect.CodeCanceled, "call cancelled before it closed its requests")
+		select {
+		case err := <-p.ended:
+			if errors.Is(err, io.EOF) {
+				t.Fatal("the handler saw the end of the requests of a cancelled call")
+			}
+		case <-time.After(guard):
+			t.Fatal("the handler's requests did not end")
+		}
+	}
+}
