@@ -73,7 +73,8 @@ try {
     // Refusal.
     step("refusal");
     try {
-      await s.open("/nowhere");
+      const nowhere = await s.open("/nowhere");
+      await nowhere.response();
       out.notFound = "opened";
     } catch (e) {
       out.notFound = e instanceof w.WsplexError ? w.codeName(e.code) : String(e);

@@ -36,6 +36,7 @@ async function enter(user: string, room: string): Promise<void> {
   let st: Stream;
   try {
     st = await session.open(`/chat/room/${encodeURIComponent(room)}`, { metadata: { user } });
+    await st.response(); // a refusal shows here
   } catch (e) {
     status.textContent = e instanceof WsplexError ? `refused: ${e.message}` : String(e);
     refused = true;

@@ -224,9 +224,14 @@ export class Session implements StreamHost {
   }
 
   /**
-   * open opens a stream called name and waits for the server's answer. A
-   * refusal throws a WsplexError with the server's code, message and
-   * response metadata (Code.NOT_FOUND for a name no handler serves).
+   * open opens a stream called name and writes its open request. It does
+   * not wait for the server's answer (SPEC.md §6.4): the caller may send
+   * at once, and the answer is read with the first read, or by
+   * stream.response(). A refusal then fails reads with a WsplexError
+   * carrying the server's code, message and response metadata
+   * (Code.NOT_FOUND for a name no handler serves), and writes once the
+   * reset that follows arrives. open itself throws only when no stream
+   * can be opened: the session ended, or the server is shutting down.
    */
   async open(name: string, opts: OpenOptions = {}): Promise<Stream> {
     opts.signal?.throwIfAborted();
@@ -250,30 +255,28 @@ export class Session implements StreamHost {
       signal.addEventListener("abort", onAbort, { once: true });
       s.onDone(() => signal.removeEventListener("abort", onAbort));
     }
-    try {
-      await s.write(req);
-      const resp = await s.readDelimited(MAX_HEADER_SIZE);
-      if (!resp) throw new WsplexError(Code.UNAVAILABLE, "peer ended the stream without answering", { remote: true });
-      let answer;
-      try {
-        answer = fromBinary(OpenResponseSchema, resp);
-      } catch (e) {
-        const err = new WsplexError(Code.INVALID_ARGUMENT, `malformed open response: ${e instanceof Error ? e.message : e}`);
-        s.reset(err.code, err.rawMessage);
-        throw err;
-      }
-      s.responseMetadata = metadataFromProto(answer.metadata);
-      const st = statusFromProto(answer.status ?? create(StatusSchema));
-      if (st.code !== Code.OK) {
-        s.finish(false); // the server resets the stream itself
-        throw errorOf(st, { metadata: s.responseMetadata, remote: true });
-      }
-    } catch (e) {
-      s.close();
-      if (signal?.aborted) throw signal.reason;
-      throw e;
-    }
+    // The request is at most 16 KiB, within the initial window of 256
+    // KiB: it goes out now, before anything the caller writes.
+    void s.write(req).catch(() => {}); // a failure shows in the answer
+    s.expectAnswer(MAX_HEADER_SIZE, (body) => this.parseAnswer(s, body), signal);
     return s;
+  }
+
+  /**
+   * parseAnswer reads the server's answer to an open (SPEC.md §6.3) into
+   * s, and throws a refusal as a remote WsplexError, or a malformed
+   * answer.
+   */
+  private parseAnswer(s: Stream, body: Uint8Array): void {
+    let answer;
+    try {
+      answer = fromBinary(OpenResponseSchema, body);
+    } catch (e) {
+      throw new WsplexError(Code.INVALID_ARGUMENT, `malformed open response: ${e instanceof Error ? e.message : e}`);
+    }
+    s.responseMetadata = metadataFromProto(answer.metadata);
+    const st = statusFromProto(answer.status ?? create(StatusSchema));
+    if (st.code !== Code.OK) throw errorOf(st, { metadata: s.responseMetadata, remote: true });
   }
 
   /**

@@ -66,6 +66,12 @@ export class Stream {
   private closed = false; // close was called
   private cleanups: (() => void)[] = [];
   private readonly abort = new AbortController();
+  // The opener's side: the peer's answer (SPEC.md §6.4), taken from the
+  // stream's first bytes as soon as they are all in, while the
+  // application may already write. Reads wait for it while it is pending.
+  private answer: Promise<void> | undefined;
+  private answering: Answering | undefined;
+  private answered = true; // false from expectAnswer until an OK answer
 
   /** @internal */
   constructor(
@@ -83,6 +89,144 @@ export class Stream {
    */
   get trailers(): Metadata {
     return new Map(this.remoteStatus?.trailers);
+  }
+
+  /**
+   * response waits for the peer's answer to the open and returns its
+   * response metadata. It throws what the first read would: a WsplexError
+   * with the peer's status and metadata when it refused the stream. A
+   * stream the server opened has no answer to wait for.
+   */
+  async response(): Promise<Metadata> {
+    if (this.answer) await this.answer;
+    if (!this.answered) throw this.readError() ?? new WsplexError(Code.CANCELED, "stream ended before the answer");
+    return this.responseMetadata;
+  }
+
+  /**
+   * @internal expectAnswer makes the stream take the peer's answer from
+   * its first bytes: parse gets the answer's bytes and throws a refusal
+   * (remote) or a malformed answer (not remote). Reads wait for it and
+   * fail as it fails; a signal that aborted the stream before the answer
+   * fails them with its reason.
+   */
+  expectAnswer(limit: number, parse: (body: Uint8Array) => void, signal?: AbortSignal): void {
+    let resolve!: () => void;
+    let reject!: (e: unknown) => void;
+    this.answer = new Promise<void>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    this.answer.catch(() => {}); // reads and response report it
+    this.answered = false;
+    this.answering = { limit, parse, signal, resolve, reject };
+    this.checkAnswer();
+  }
+
+  /**
+   * checkAnswer takes the answer if all its bytes are in, or settles it
+   * if the stream ended first (SPEC.md §6.4).
+   */
+  private checkAnswer(): void {
+    const a = this.answering;
+    if (!a) return;
+    const settle = (err?: unknown) => {
+      this.answering = undefined;
+      if (err === undefined) {
+        this.answer = undefined;
+        a.resolve();
+      } else a.reject(err);
+    };
+    if (this.closed || this.localStatus) {
+      // Ended by this side: reads report that, or the signal's reason.
+      settle(a.signal?.aborted ? a.signal.reason : undefined);
+      return;
+    }
+    const len = this.peekLength();
+    if (len === "malformed" || (len && len.size > a.limit)) {
+      const err =
+        len === "malformed"
+          ? this.malformed("open response length does not fit in 32 bits")
+          : new WsplexError(Code.RESOURCE_EXHAUSTED, `open response of ${len.size} bytes exceeds ${a.limit}`);
+      settle(err);
+      this.reset(err.code, err.rawMessage);
+      return;
+    }
+    if (len && this.queued >= len.prefix + len.size) {
+      this.takeBytes(len.prefix);
+      const body = this.takeBytes(len.size);
+      try {
+        a.parse(body);
+      } catch (e) {
+        const err = e instanceof WsplexError ? e : new WsplexError(Code.INTERNAL, String(e));
+        settle(err);
+        if (err.remote) this.refuse(err); // the peer resets the stream itself
+        else this.reset(err.code, err.rawMessage);
+        return;
+      }
+      this.answered = true;
+      settle();
+      return;
+    }
+    let err: WsplexError | undefined = this.failure;
+    const rs = this.remoteStatus;
+    if (!err && rs && rs.code !== Code.OK) err = errorOf(rs, { remote: true });
+    if (!err && this.remoteFIN) {
+      if (this.queued === 0) err = new WsplexError(Code.UNAVAILABLE, "peer ended the stream without answering", { remote: true });
+      else {
+        err = new WsplexError(Code.INVALID_ARGUMENT, "malformed open response: cut short by the end of the stream");
+        settle(err);
+        this.reset(err.code, err.rawMessage);
+        return;
+      }
+    }
+    if (err) {
+      settle(err);
+      this.refuse(err);
+    }
+  }
+
+  /** peekLength decodes the length prefix at the head of the queue, if all of it is in. */
+  private peekLength(): { prefix: number; size: number } | "malformed" | undefined {
+    let size = 0;
+    let prefix = 0;
+    for (let i = this.qHead; i < this.queue.length; i++) {
+      for (const byte of this.queue[i]!) {
+        if (prefix === 4 && byte > 0x0f) return "malformed";
+        size += (byte & 0x7f) * 2 ** (7 * prefix);
+        prefix++;
+        if (byte < 0x80) return { prefix, size };
+      }
+    }
+    return undefined;
+  }
+
+  /** takeBytes removes n buffered bytes, as many as are queued at least. */
+  private takeBytes(n: number): Uint8Array {
+    const out = new Uint8Array(n);
+    for (let off = 0; off < n; ) {
+      const head = this.queue[this.qHead]!;
+      const k = Math.min(head.length, n - off);
+      out.set(head.subarray(0, k), off);
+      this.take(k);
+      off += k;
+    }
+    return out;
+  }
+
+  /**
+   * refuse ends the stream with the peer's refusal or what kept its
+   * answer from coming: reads and writes fail with err, and only a FIN
+   * goes out, once the frames that came with the cause are handled (a
+   * reset frame then a yamux RST, a refusal at the SYN, takes none).
+   */
+  private refuse(err: WsplexError): void {
+    if (this.closed || this.localStatus) return;
+    if (!this.failure) {
+      this.failure = err;
+      this.abort.abort(err);
+    }
+    queueMicrotask(() => this.finish(false));
   }
 
   /** An AbortSignal that fires when the stream is reset, refused or its session ends. */
@@ -104,6 +248,7 @@ export class Stream {
     } else {
       this.queue.push(body.length * 4 < body.buffer.byteLength ? body.slice() : body);
     }
+    this.checkAnswer();
     this.notify();
   }
 
@@ -137,6 +282,7 @@ export class Stream {
   /** @internal */
   onFIN(): void {
     this.remoteFIN = true;
+    this.checkAnswer();
     this.notify();
   }
 
@@ -148,6 +294,7 @@ export class Stream {
     if (this.remoteStatus || this.localStatus || this.failure || this.closed) return;
     this.remoteStatus = st;
     if (st.code !== Code.OK) this.abort.abort(errorOf(st, { remote: true }));
+    this.checkAnswer();
     this.notify();
     this.onWindowUpdate(0);
   }
@@ -157,6 +304,7 @@ export class Stream {
     if (this.failure) return;
     this.failure = err;
     this.abort.abort(err);
+    this.checkAnswer();
     this.notify();
     this.onWindowUpdate(0);
     this.cleanup();
@@ -175,6 +323,7 @@ export class Stream {
     const rs = this.remoteStatus;
     if (rs?.code === Code.OK) {
       // Reads end cleanly, writes fail: as after the reset alone.
+      this.checkAnswer();
       this.notify();
       this.onWindowUpdate(0);
       return;
@@ -278,6 +427,7 @@ export class Stream {
    * status, refused, or its session ended.
    */
   async read(): Promise<Uint8Array | null> {
+    if (this.answer) await this.answer;
     for (;;) {
       if (!(await this.fill())) return null;
       const chunk = this.queue[this.qHead];
@@ -317,7 +467,10 @@ export class Stream {
     return out;
   }
 
-  /** readDelimited reads one length-delimited message's bytes, or null at a clean end. */
+  /**
+   * @internal readDelimited reads one length-delimited message's bytes,
+   * or null at a clean end, without waiting for the answer.
+   */
   async readDelimited(limit: number): Promise<Uint8Array | null> {
     let size = 0;
     for (let shift = 0; ; shift += 7) {
@@ -355,13 +508,28 @@ export class Stream {
    * or refused stream.
    */
   async receive<Desc extends DescMessage>(schema: Desc): Promise<MessageShape<Desc> | null> {
-    const bytes = await this.readDelimited(this.limits.maxMessageSize);
+    const bytes = await this.receiveBytes();
     if (!bytes) return null;
     try {
       return fromBinary(schema, bytes);
     } catch (e) {
       throw this.malformed(e instanceof Error ? e.message : String(e));
     }
+  }
+
+  /**
+   * receiveBytes reads the next message's bytes, undecoded, or returns
+   * null when the peer ended its side cleanly between messages; it fails
+   * as receive does, for messages in an encoding of the application's.
+   */
+  async receiveBytes(): Promise<Uint8Array | null> {
+    if (this.answer) await this.answer;
+    return this.readDelimited(this.limits.maxMessageSize);
+  }
+
+  /** @internal malformedMessage resets the stream with INVALID_ARGUMENT and returns the error. */
+  malformedMessage(why: string): WsplexError {
+    return this.malformed(why);
   }
 
   /** messages yields every message the peer sends, until it ends its side. */
@@ -411,7 +579,14 @@ export class Stream {
 
   /** send writes one length-delimited message. */
   async send<Desc extends DescMessage>(schema: Desc, message: MessageShape<Desc>): Promise<void> {
-    const body = toBinary(schema, message);
+    await this.sendBytes(toBinary(schema, message));
+  }
+
+  /**
+   * sendBytes writes one message already encoded, length-delimited; as
+   * send, it refuses one over maxMessageSize.
+   */
+  async sendBytes(body: Uint8Array): Promise<void> {
     if (body.length > this.limits.maxMessageSize) {
       throw new WsplexError(Code.RESOURCE_EXHAUSTED, `message of ${body.length} bytes exceeds the ${this.limits.maxMessageSize}-byte limit`);
     }
@@ -448,6 +623,7 @@ export class Stream {
     this.closed = true;
     if (!this.dropped) this.closeWrite();
     this.drop();
+    this.checkAnswer();
     this.notify();
     this.onWindowUpdate(0);
     this.cleanup();
@@ -471,6 +647,7 @@ export class Stream {
     if (!this.remoteStatus) this.host.sendReset(this, this.localStatus);
     this.closeWrite();
     this.drop();
+    this.checkAnswer();
     this.notify();
     this.onWindowUpdate(0);
     this.cleanup();
@@ -521,6 +698,15 @@ export class Stream {
     });
     return this.ws;
   }
+}
+
+/** Answering is an answer to an open that a Stream waits for. */
+interface Answering {
+  limit: number;
+  parse: (body: Uint8Array) => void;
+  signal: AbortSignal | undefined;
+  resolve: () => void;
+  reject: (e: unknown) => void;
 }
 
 /** Bodies under SMALL bytes are packed into TAIL_SIZE buffers. */

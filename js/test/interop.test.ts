@@ -210,9 +210,18 @@ test("a stream over the server's MaxStreams is refused at the SYN with its statu
   // refusal, of streams waiting to be accepted (SPEC.md §4.3).
   const held = [];
   while (held.length < limit) {
-    held.push(...(await Promise.all(Array.from({ length: Math.min(200, limit - held.length) }, () => s.open("/echo")))));
+    held.push(
+      ...(await Promise.all(
+        Array.from({ length: Math.min(200, limit - held.length) }, async () => {
+          const st = await s.open("/echo");
+          await st.response();
+          return st;
+        }),
+      )),
+    );
   }
-  await assert.rejects(s.open("/echo"), (e: unknown) => {
+  const over = await s.open("/echo");
+  await assert.rejects(over.response(), (e: unknown) => {
     assert.ok(e instanceof WsplexError);
     assert.deepEqual([e.code, e.rawMessage, e.remote], [Code.RESOURCE_EXHAUSTED, `too many concurrent streams (limit ${limit})`, true]);
     return true;
@@ -223,36 +232,40 @@ test("a stream over the server's MaxStreams is refused at the SYN with its statu
   assert.equal(await first.receive(BytesValueSchema), null);
   first.close();
   const again = await s.open("/echo");
+  await again.response();
   again.close();
   for (const st of held) st.close();
 });
 
 test("an unknown name is refused with NOT_FOUND", { skip }, async (t) => {
   const s = await session(t);
-  await assert.rejects(s.open("/no/such/stream"), (e: unknown) => {
+  const st = await s.open("/no/such/stream");
+  await assert.rejects(st.receive(StringValueSchema), (e: unknown) => {
     assert.ok(e instanceof WsplexError);
     assert.equal(e.code, Code.NOT_FOUND);
     assert.equal(e.rawMessage, 'no handler for stream "/no/such/stream"');
     return true;
   });
   // The session is fine.
-  const st = await s.open("/echo");
-  st.close();
+  const echo = await s.open("/echo");
+  await echo.response();
+  echo.close();
 });
 
-test("an aborted signal cancels the open, before or while it runs", { skip }, async (t) => {
+test("an aborted signal cancels the open before it runs, and the stream before its answer", { skip }, async (t) => {
   const s = await session(t);
   const before = new AbortController();
   before.abort(new Error("changed my mind"));
   await assert.rejects(s.open("/echo", { signal: before.signal }), /changed my mind/);
   const during = new AbortController();
-  const opening = s.open("/hang", { signal: during.signal });
+  const opening = await s.open("/hang", { signal: during.signal });
   during.abort(new Error("too slow"));
-  await assert.rejects(opening, /too slow/);
+  await assert.rejects(opening.response(), /too slow/);
   // (Whether the server's handler ever ran depends on whether the reset
   // overtook the open request; "cancel reaches the Go handler's context"
   // covers a cancel the handler sees.)
   const st = await s.open("/echo"); // the session is fine
+  await st.response();
   st.close();
 });
 

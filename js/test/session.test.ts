@@ -177,15 +177,15 @@ test("open sends SYN with the extra window, then the delimited request (SPEC.md 
   ws.deliver(win(1, FLAG_ACK), data(1, okResponse()));
   const st = await opened;
   assert.equal(st.id, 1);
-  const second = s.open("/echo");
+  const second = await s.open("/echo");
   assert.equal((await ws.sent()).streamID, 3, "client streams have odd, increasing IDs");
   s.close();
-  await assert.rejects(second);
+  await assert.rejects(second.response());
 });
 
-test("a refusal rejects open with the peer's status and metadata", async () => {
+test("a refusal fails the first read, and response(), with the peer's status and metadata", async () => {
   const { s, ws } = newSession();
-  const opened = s.open("/nope");
+  const st = await s.open("/nope");
   await ws.sent();
   await ws.sent();
   const resp = create(OpenResponseSchema, {
@@ -193,13 +193,48 @@ test("a refusal rejects open with the peer's status and metadata", async () => {
     metadata: { hint: { values: ["try /echo"] } },
   });
   ws.deliver(win(1, FLAG_ACK), data(1, sizeDelimitedEncode(OpenResponseSchema, resp)), reset(1, Code.NOT_FOUND, "no handler"), win(1, FLAG_FIN));
-  await assert.rejects(opened, (e: unknown) => {
+  const refused = (e: unknown) => {
     assert.ok(e instanceof WsplexError);
     assert.equal(e.code, Code.NOT_FOUND);
     assert.equal(e.rawMessage, 'no handler for stream "/nope"');
     assert.deepEqual(e.metadata.get("hint"), ["try /echo"]);
     return true;
-  });
+  };
+  await assert.rejects(st.receive(StringValueSchema), refused);
+  await assert.rejects(st.response(), refused);
+  await assert.rejects(st.write(new Uint8Array([1])), refused);
+  assert.ok(st.signal.aborted);
+  assert.deepEqual(ws.sentNow().map((f) => [f.type, f.flags]), [[TYPE_WINDOW_UPDATE, FLAG_FIN]], "only a FIN after a refusal");
+  s.close();
+});
+
+test("open does not wait for the answer: the caller sends at once, and the first read takes the answer (SPEC.md §6.4)", async () => {
+  const { s, ws } = newSession({ windowSize: 256 * KiB });
+  const st = await Promise.race([
+    s.open("/echo"),
+    new Promise<never>((_, reject) => setImmediate(() => reject(new Error("open waited for the server's answer")))),
+  ]);
+  await st.send(StringValueSchema, create(StringValueSchema, { value: "hello" }));
+  st.closeWrite();
+  // Open, request and half-close are on the wire before any answer: a
+  // call with one request costs one round trip.
+  assert.deepEqual(
+    ws.sentNow().map((f) => hex(f.raw)),
+    ["000100010000000100000000", "000000000000000100000008070a052f6563686f", "000000000000000100000008070a0568656c6c6f", "000100040000000100000000"],
+  );
+  const reading = st.receive(StringValueSchema);
+  const resp = create(OpenResponseSchema, { status: {}, metadata: { "x-answer": { values: ["yes"] } } });
+  ws.deliver(
+    win(1, FLAG_ACK),
+    data(1, sizeDelimitedEncode(OpenResponseSchema, resp)),
+    data(1, sizeDelimitedEncode(StringValueSchema, create(StringValueSchema, { value: "hello" }))),
+    win(1, FLAG_FIN),
+  );
+  assert.equal((await reading)?.value, "hello", "the first read skips the answer");
+  assert.deepEqual((await st.response()).get("x-answer"), ["yes"]);
+  assert.deepEqual(st.responseMetadata.get("x-answer"), ["yes"]);
+  assert.equal(await st.receive(StringValueSchema), null);
+  st.close();
   s.close();
 });
 
@@ -399,11 +434,11 @@ test("Ping answers are bounded: at most 16 wait, more Pings are dropped (SPEC.md
 
 test("a yamux RST reads as UNAVAILABLE, and no FIN follows it (SPEC.md §4.7)", async () => {
   const { s, ws } = newSession();
-  const opened = s.open("/busy");
+  const opened = await s.open("/busy");
   const syn = await ws.sent();
   await ws.sent(); // the open request
   ws.deliver(win(syn.streamID, FLAG_RST));
-  await assert.rejects(opened, (e: unknown) => e instanceof WsplexError && e.code === Code.UNAVAILABLE && /refused/.test(e.message));
+  await assert.rejects(opened.read(), (e: unknown) => e instanceof WsplexError && e.code === Code.UNAVAILABLE && /refused/.test(e.message));
   assert.deepEqual(ws.sentNow(), [], "nothing more on a refused stream");
   s.close();
 });
@@ -583,7 +618,7 @@ test("SPEC.md §11: the client's bytes of the worked example, a refusal, a cance
   assert.deepEqual(ws.sentNow(), [], "nothing after both FINs");
 
   // A refused stream.
-  const nope = s.open("/nope");
+  const nope = await s.open("/nope");
   await ws.sent();
   await ws.sent();
   ws.deliver(unhex("00 01 00 02 00 00 00 03 00 00 00 00"));
@@ -596,7 +631,7 @@ test("SPEC.md §11: the client's bytes of the worked example, a refusal, a cance
       08 05 12 1d 6e 6f 20 68 61 6e 64 6c 65 72 20 66 6f 72 20 73 74 72 65 61 6d 20 22 2f 6e 6f 70 65 22`),
   );
   ws.deliver(unhex("00 01 00 04 00 00 00 03 00 00 00 00"));
-  await assert.rejects(nope, (e: unknown) => e instanceof WsplexError && e.code === Code.NOT_FOUND && e.rawMessage === 'no handler for stream "/nope"');
+  await assert.rejects(nope.read(), (e: unknown) => e instanceof WsplexError && e.code === Code.NOT_FOUND && e.rawMessage === 'no handler for stream "/nope"');
   assert.deepEqual(ws.sentNow().map((f) => hex(f.raw)), ["000100040000000300000000"], "the client's FIN");
 
   // A cancelled stream, and one closed early.
@@ -631,7 +666,7 @@ test("a reset's details and trailers reach the application, and an unknown code 
   assert.deepEqual(st.trailers.get("x-k"), ["a", "b"], "stream.trailers");
 
   // A refused open carries the status's details and trailers too.
-  const opened = s.open("/nope");
+  const opened = await s.open("/nope");
   const syn = await ws.sent();
   await ws.sent();
   const resp = create(OpenResponseSchema, {
@@ -639,7 +674,7 @@ test("a reset's details and trailers reach the application, and an unknown code 
     metadata: { m: { values: ["2"] } },
   });
   ws.deliver(win(syn.streamID, FLAG_ACK), data(syn.streamID, sizeDelimitedEncode(OpenResponseSchema, resp)));
-  await assert.rejects(opened, (e: unknown) => {
+  await assert.rejects(opened.response(), (e: unknown) => {
     assert.ok(e instanceof WsplexError);
     assert.equal(e.code, Code.PERMISSION_DENIED);
     assert.equal(anyUnpack(e.details[0]!, StringValueSchema)?.value, "policy");
@@ -758,13 +793,13 @@ test("a server-opened stream closed by its opener (CODE_OK reset) after its requ
   s.close();
 });
 
-test("a reset frame then a yamux RST, a refusal at the SYN, fails open with the reset's status (SPEC.md §4.3, §6.4)", async () => {
+test("a reset frame then a yamux RST, a refusal at the SYN, fails the first read with the reset's status (SPEC.md §4.3, §6.4)", async () => {
   const { s, ws } = newSession();
-  const opened = s.open("/busy");
+  const opened = await s.open("/busy");
   const syn = await ws.sent();
   await ws.sent(); // the open request
   ws.deliver(reset(syn.streamID, Code.RESOURCE_EXHAUSTED, "too many concurrent streams (limit 4096)"), win(syn.streamID, FLAG_RST));
-  await assert.rejects(opened, (e: unknown) => {
+  await assert.rejects(opened.read(), (e: unknown) => {
     assert.ok(e instanceof WsplexError);
     assert.deepEqual([e.code, e.rawMessage, e.remote], [Code.RESOURCE_EXHAUSTED, "too many concurrent streams (limit 4096)", true]);
     return true;
@@ -799,7 +834,7 @@ test("random bytes from the server end the session cleanly or are taken, never t
     s.handle("/", async (st) => {
       for await (const _ of st.messages(StringValueSchema));
     });
-    const opened = s.open("/x").catch((e) => e);
+    const opened = s.open("/x").then((st) => st.response()).catch((e) => e);
     // Plausible headers with random fields, then random bytes.
     const parts: Uint8Array[] = [];
     for (let i = 0; i < 1 + Math.floor(rand() * 6); i++) {
