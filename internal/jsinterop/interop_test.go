@@ -36,8 +36,16 @@ func startServer(t *testing.T, files http.Handler) *httptest.Server {
 func TestNode(t *testing.T) {
 	jsinterop.Build(t)
 	srv := startServer(t, nil)
-	out := jsinterop.Node(t, []string{"WSPLEX_URL=" + strings.Replace(srv.URL, "http://", "ws://", 1) + "/wsplex"},
-		"--test", "--test-reporter=spec", "--test-timeout=60000", "dist/test/")
+	// The test files, not the generated code beside them (dist/test/gen/).
+	files, err := filepath.Glob(filepath.Join(jsinterop.JSDir, "dist", "test", "*.test.js"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no test files in js/dist/test (%v)", err)
+	}
+	args := []string{"--test", "--test-reporter=spec", "--test-timeout=60000"}
+	for _, f := range files {
+		args = append(args, filepath.Join("dist", "test", filepath.Base(f)))
+	}
+	out := jsinterop.Node(t, []string{"WSPLEX_URL=" + strings.Replace(srv.URL, "http://", "ws://", 1) + "/wsplex"}, args...)
 	t.Logf("%s", out)
 	jsinterop.CheckNoneSkipped(t, out)
 }

@@ -1,6 +1,7 @@
 // Package jsinterop is the Go side of the TypeScript client's tests: a
-// wsplex server with the routes the Node and browser tests exercise, and a
-// plain WebSocket endpoint to compare throughput with. Its tests build the
+// wsplex server with the routes the Node and browser tests exercise, the
+// test service PingService for its connect-es transport (package rpc), and
+// a plain WebSocket endpoint to compare throughput with. Its tests build the
 // client in js/ and run those tests against it.
 package jsinterop
 
@@ -14,12 +15,15 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"connectrpc.com/connect/v2"
 	"github.com/gorilla/websocket"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/wsplex/wsplex"
+	"github.com/wsplex/wsplex/internal/gen/ping/v1/pingv1connect"
 	"github.com/wsplex/wsplex/mux"
+	"github.com/wsplex/wsplex/rpc"
 	"github.com/wsplex/wsplex/stream"
 )
 
@@ -82,6 +86,9 @@ func NewServer(files http.Handler) (*Server, error) {
 	routes.HandleFunc("/flood/{mib}", s.flood)
 	routes.HandleFunc("/progress", s.reportProgress)
 	routes.HandleFunc("/sink", sink)
+	services := connect.NewServer()
+	pingv1connect.RegisterPingServiceHandler(services, newPingService())
+	rpc.Mount(routes, services, nil)
 
 	h, err := mux.NewHandler(func(sess *mux.Session) {
 		routes.Serve(sess)
