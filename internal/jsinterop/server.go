@@ -86,6 +86,10 @@ func NewServer(files http.Handler) (*Server, error) {
 	routes.HandleFunc("/flood/{mib}", s.flood)
 	routes.HandleFunc("/progress", s.reportProgress)
 	routes.HandleFunc("/sink", sink)
+	// /kill ends the caller's session, as a server that goes away does.
+	routes.HandleFunc("/kill", func(ctx context.Context, st *stream.Stream) error {
+		return st.Session().Close()
+	})
 	services := connect.NewServer()
 	pingv1connect.RegisterPingServiceHandler(services, newPingService())
 	rpc.Mount(routes, services, nil)

@@ -2,6 +2,8 @@
 export { connect, tokenProtocol, Session, SUBPROTOCOL } from "./session.js";
 export type { ConnectOptions, OpenOptions, SessionOptions, WebSocketLike, WebSocketConstructor } from "./session.js";
 export { Stream } from "./stream.js";
+export { reconnect, Reconnector } from "./reconnect.js";
+export type { OnlineTarget, ReconnectOptions, ReconnectState } from "./reconnect.js";
 export { WsplexError, Code, codeName } from "./errors.js";
 export type { Status, WsplexErrorInit } from "./errors.js";
 export type { Metadata, MetadataInit } from "./metadata.js";
