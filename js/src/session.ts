@@ -36,6 +36,8 @@ export interface WebSocketLike {
   binaryType: string;
   readonly protocol: string;
   readonly readyState: number;
+  /** Bytes handed to send and not yet sent (absent: taken as 0). */
+  readonly bufferedAmount?: number;
   send(data: Uint8Array): void;
   close(code?: number, reason?: string): void;
   onopen: ((ev: any) => void) | null;
@@ -69,6 +71,13 @@ export interface SessionOptions {
    * message. At most 1 MiB, the Go server's default read limit.
    */
   messageSize?: number;
+  /**
+   * Writes wait while the WebSocket holds more than this many bytes
+   * unsent (its bufferedAmount), until it holds half as many: a page that
+   * writes faster than the network takes cannot buffer without bound.
+   * Default 1 MiB.
+   */
+  maxBufferedAmount?: number;
 }
 
 export interface ConnectOptions extends SessionOptions {
@@ -93,6 +102,7 @@ export interface OpenOptions {
 }
 
 const MAX_HEADER_SIZE = 16 * 1024;
+const DRAIN_POLL = 4; // ms between looks at a congested WebSocket's bufferedAmount
 const GO_AWAY_PROTOCOL_ERROR = 1;
 const MAX_PONGS = 16; // Ping answers that may wait (SPEC.md §4.6)
 const MAX_MESSAGE_SIZE = 1 << 20; // the Go server's default ReadLimit
@@ -164,6 +174,8 @@ export class Session implements StreamHost {
   private goneAway = false;
   private readonly maxServerStreams: number;
   private serverStreams = 0;
+  private readonly maxBuffered: number;
+  private drain: Promise<void> | undefined; // settles when the WebSocket has drained
   private ended: WsplexError | undefined;
   private readonly pings = new Map<number, { resolve: () => void; reject: (e: WsplexError) => void }>();
   private nextPing = 1;
@@ -193,6 +205,7 @@ export class Session implements StreamHost {
     this.maxMessageSize = opts.maxMessageSize ?? 4 << 20;
     this.openTimeout = opts.openTimeout ?? 10_000;
     this.maxServerStreams = opts.maxServerStreams ?? 100;
+    this.maxBuffered = opts.maxBufferedAmount ?? 1 << 20;
     this.goAway = new Promise((resolve) => (this.resolveGoAway = resolve));
     this.maxFrameBody = Math.min(Math.max(opts.messageSize ?? 128 * 1024, 1024), MAX_MESSAGE_SIZE) - HEADER_SIZE;
     this.reader = new FrameReader(this.windowSize);
@@ -331,6 +344,31 @@ export class Session implements StreamHost {
   }
 
   // --- StreamHost ---
+
+  /** @internal */
+  congested(): boolean {
+    return !this.ended && (this.ws.bufferedAmount ?? 0) > this.maxBuffered;
+  }
+
+  /**
+   * @internal drained settles once the WebSocket holds at most half of
+   * maxBufferedAmount, or the session ended. WebSockets have no drain
+   * event, so it looks every few milliseconds, one timer per session.
+   */
+  drained(): Promise<void> {
+    this.drain ??= new Promise<void>((resolve) => {
+      const check = () => {
+        if (this.ended || (this.ws.bufferedAmount ?? 0) <= this.maxBuffered / 2) {
+          this.drain = undefined;
+          resolve();
+        } else {
+          setTimeout(check, DRAIN_POLL);
+        }
+      };
+      setTimeout(check, DRAIN_POLL);
+    });
+    return this.drain;
+  }
 
   /** @internal */
   sendData(s: Stream, data: Uint8Array): void {

@@ -25,6 +25,9 @@ export interface StreamHost {
   consumed(s: Stream, n: number): void;
   /** The largest Data body to send at once. */
   readonly maxFrameBody: number;
+  /** Whether the WebSocket holds too much unsent: writes wait for drained. */
+  congested(): boolean;
+  drained(): Promise<void>;
 }
 
 /**
@@ -556,8 +559,9 @@ export class Stream {
   }
 
   /**
-   * write sends bytes, waiting while the peer's window is full: a peer that
-   * does not read makes write wait.
+   * write sends bytes, waiting while the peer's window is full (a peer
+   * that does not read makes write wait) and while the WebSocket holds
+   * more than SessionOptions.maxBufferedAmount unsent.
    */
   async write(data: Uint8Array): Promise<void> {
     let off = 0;
@@ -566,6 +570,10 @@ export class Stream {
       if (err) throw err;
       if (this.sendWindow === 0) {
         await new Promise<void>((resolve) => this.windowWaiters.push(resolve));
+        continue;
+      }
+      if (this.host.congested()) {
+        await this.host.drained();
         continue;
       }
       const n = Math.min(data.length - off, this.sendWindow, this.host.maxFrameBody);

@@ -33,6 +33,7 @@ type SentFrame = Frame & { raw: Uint8Array };
 /** FakeSocket is a WebSocket whose peer is the test. */
 class FakeSocket {
   binaryType = "";
+  bufferedAmount = 0;
   protocol = "wsplex.v1";
   readyState = 1;
   onopen: ((ev: unknown) => void) | null = null;
@@ -861,4 +862,38 @@ test("random bytes from the server end the session cleanly or are taken, never t
     const r = await opened;
     assert.ok(!(r instanceof Error) || r instanceof WsplexError, `round ${round}: open failed with ${r}`);
   }
+});
+
+test("writes wait while the WebSocket holds more than maxBufferedAmount, until it holds half", async (t) => {
+  t.mock.timers.enable({ apis: ["setTimeout"] });
+  const { s, ws } = newSession({ maxBufferedAmount: 1000 });
+  const { st } = await openOK(s, ws);
+  ws.bufferedAmount = 1001;
+  let done = false;
+  const w = st.write(new Uint8Array([1, 2, 3])).then(() => (done = true));
+  for (let i = 0; i < 10; i++) await Promise.resolve();
+  assert.equal(done, false, "the write waits");
+  assert.deepEqual(ws.sentNow(), [], "nothing was sent");
+  ws.bufferedAmount = 501;
+  t.mock.timers.tick(100);
+  for (let i = 0; i < 10; i++) await Promise.resolve();
+  assert.equal(done, false, "above half of the limit, the write still waits");
+  ws.bufferedAmount = 500;
+  t.mock.timers.tick(100);
+  await w;
+  const sent = ws.sentNow();
+  assert.equal(sent.length, 1);
+  assert.equal(hex(sent[0]!.body), "010203");
+  s.close();
+});
+
+test("a write waiting for the WebSocket to drain fails when the session ends", async (t) => {
+  t.mock.timers.enable({ apis: ["setTimeout"] });
+  const { s, ws } = newSession({ maxBufferedAmount: 1000 });
+  const { st } = await openOK(s, ws);
+  ws.bufferedAmount = 5000;
+  const w = st.write(new Uint8Array([1]));
+  s.close();
+  t.mock.timers.tick(100);
+  await assert.rejects(w, WsplexError);
 });
