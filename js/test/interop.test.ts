@@ -165,6 +165,7 @@ test("a handler's error resets the stream with its status", { skip }, async (t) 
 test("cancel reaches the Go handler's context", { skip }, async (t) => {
   const s = await session(t);
   const st = await s.open("/hang");
+  await st.response(); // the handler runs once the stream is answered
   st.cancel();
   const last = await s.open("/last-cancel");
   const why = (await last.receive(StringValueSchema))?.value ?? "";
