@@ -28,6 +28,7 @@ import { createClientMethodSerializers, runStreamingCall, runUnaryCall } from "@
 
 import { Code, WsplexError } from "./errors.js";
 import type { Metadata } from "./metadata.js";
+import { Reconnector } from "./reconnect.js";
 import { connect, type ConnectOptions, type Session } from "./session.js";
 import type { Stream } from "./stream.js";
 
@@ -50,12 +51,14 @@ export interface WsplexTransportOptions {
 }
 
 /**
- * What a transport calls through: a Session; a function that returns one
- * (asked again for each call, so it may reconnect); or where to connect,
+ * What a transport calls through: a Session; a Reconnector, whose calls
+ * fail at once with Code.Unavailable while it waits to reconnect and wait
+ * while it connects; a function that returns a Session (asked again for
+ * each call, so it may reconnect); or where to connect,
  * once on the first call and again on the next call after the session
  * ended or its server went away.
  */
-export type SessionSource = Session | (() => Session | Promise<Session>) | (ConnectOptions & { url: string });
+export type SessionSource = Session | Reconnector | (() => Session | Promise<Session>) | (ConnectOptions & { url: string });
 
 /**
  * createWsplexTransport returns a connect-es Transport that makes each
@@ -353,6 +356,15 @@ function toHeaders(md: Metadata): Headers {
 /** sessionGetter returns the session a call goes through, connecting if it must. */
 function sessionGetter(source: SessionSource): () => Promise<Session> {
   if (typeof source === "function") return async () => source();
+  if (source instanceof Reconnector) {
+    return async () => {
+      try {
+        return await source.sessionFailFast();
+      } catch (e) {
+        throw e instanceof WsplexError ? new ConnectError(e.rawMessage, e.code as number as ConnectCode, undefined, undefined, e) : e;
+      }
+    };
+  }
   if (!("url" in source)) return async () => source;
   const { url, ...opts } = source;
   let current: Promise<Session> | undefined;

@@ -1,13 +1,16 @@
 // The Reconnector against the real Go server of internal/jsinterop: a
-// session the server ends is replaced, and onConnect opens its streams
-// again. Run through `go test ./internal/jsinterop`.
+// session the server ends is replaced, onConnect opens its streams again,
+// and connect-es calls through it fail fast while it waits. Run through `go test ./internal/jsinterop`.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { create } from "@bufbuild/protobuf";
 import { StringValueSchema } from "@bufbuild/protobuf/wkt";
+import { Code as ConnectCode, ConnectError, createClient } from "@connectrpc/connect";
 import WebSocket from "ws";
 
 import { Code, Reconnector, WsplexError, type Session, type Stream, type WebSocketConstructor } from "../src/index.js";
+import { createWsplexTransport } from "../src/connect.js";
+import { PingService } from "./gen/wsplex/ping/v1/ping_pb.js";
 
 const url = process.env.WSPLEX_URL;
 const skip = url ? false : "WSPLEX_URL is not set: run these through go test ./internal/jsinterop";
@@ -52,4 +55,32 @@ test("a session the server ends is replaced, and onConnect reopens its stream", 
   assert.notEqual(s2, s1);
   await echoes[1]!.send(StringValueSchema, create(StringValueSchema, { value: "second" }));
   assert.equal((await echoes[1]!.receive(StringValueSchema))?.value, "second");
+});
+
+test("connect-es calls through a Reconnector fail with unavailable while it waits, and resume", { skip }, async (t) => {
+  const online = new EventTarget();
+  let waiting: (() => void) | undefined;
+  const r = new Reconnector(url!, {
+    WebSocket: WebSocket as unknown as WebSocketConstructor,
+    onlineTarget: online,
+    minDelay: 3_600_000, // only the online event ends a wait
+    onStateChange(state) {
+      if (state === "waiting") waiting?.();
+    },
+  });
+  t.after(async () => {
+    r.close();
+    await r.done;
+  });
+  const client = createClient(PingService, createWsplexTransport(r));
+  assert.equal((await client.ping({ number: 1n })).number, 1n);
+
+  const lost = new Promise<void>((resolve) => (waiting = resolve));
+  await (await r.session()).open("/kill");
+  await lost;
+  await assert.rejects(client.ping({ number: 2n }), (e: unknown) => e instanceof ConnectError && e.code === ConnectCode.Unavailable);
+
+  online.dispatchEvent(new Event("online"));
+  await r.session();
+  assert.equal((await client.ping({ number: 3n })).number, 3n);
 });
