@@ -170,14 +170,24 @@ export function createWsplexTransport(source: SessionSource, options: WsplexTran
             }
           })();
           let header: Headers;
+          let refused: ConnectError | undefined;
           try {
             header = await call.header();
           } catch (e) {
-            call.end();
-            throw call.fail(e);
+            if (!(e instanceof WsplexError && e.remote && e.metadata.size > 0)) {
+              call.end();
+              throw call.fail(e);
+            }
+            // The server failed the call at once, and answered with the
+            // response headers as well as the status (SPEC.md §13.3): the
+            // headers are the response's, and the status fails its
+            // messages, with the trailers as its metadata.
+            header = toHeaders(e.metadata);
+            refused = call.fail(e, false);
           }
           async function* messages(): AsyncGenerator<MessageShape<O>> {
             try {
+              if (refused) throw refused;
               for (;;) {
                 const bytes = await call.receive();
                 if (bytes === null) break;
@@ -324,21 +334,25 @@ class Call {
     this.stream.close();
   }
 
-  /** fail returns what the call failed with, as a ConnectError. */
-  fail(e: unknown): ConnectError {
-    return toConnectError(this.inputError ?? e, this.session, this.stream);
+  /**
+   * fail returns what the call failed with, as a ConnectError; its
+   * metadata hold the response headers unless withHeaders is false.
+   */
+  fail(e: unknown, withHeaders = true): ConnectError {
+    return toConnectError(this.inputError ?? e, this.session, withHeaders ? this.stream : undefined, withHeaders);
   }
 }
 
 /**
  * toConnectError turns a wsplex failure into a ConnectError: a status the
  * server sent keeps its code, message and details, with the response
- * headers and trailers as metadata; a session's end is Unavailable.
+ * headers (unless withHeaders is false) and trailers as metadata; a
+ * session's end is Unavailable.
  */
-function toConnectError(e: unknown, session: Session, stream?: Stream): ConnectError {
+function toConnectError(e: unknown, session: Session, stream?: Stream, withHeaders = true): ConnectError {
   if (!(e instanceof WsplexError)) return ConnectError.from(e);
   if (e === session.error) return new ConnectError(e.rawMessage || "session ended", ConnectCode.Unavailable, undefined, undefined, e);
-  const metadata = toHeaders(e.metadata.size > 0 ? e.metadata : (stream?.responseMetadata ?? new Map()));
+  const metadata = withHeaders ? toHeaders(e.metadata.size > 0 ? e.metadata : (stream?.responseMetadata ?? new Map())) : new Headers();
   e.trailers.forEach((values, key) => values.forEach((v) => metadata.append(key, v)));
   const code = e.code === Code.OK ? ConnectCode.Unknown : (e.code as number as ConnectCode);
   const err = new ConnectError(e.rawMessage, code, metadata, undefined, e);
