@@ -3,11 +3,25 @@ import type { Stream } from "./stream.js";
 /** StreamHandler serves a stream the server opened; see Session.handle. */
 export type StreamHandler = (stream: Stream) => void | Promise<void>;
 
+/** Options of Session.handle. */
+export interface HandleOptions {
+  /**
+   * Whether the handler answers the open itself, as Go's stream.Answerer
+   * does: the stream answers Code.OK with its responseMetadata on the
+   * handler's first write, closeWrite or respond, or when the handler
+   * returns; a handler that throws before that answers with its status
+   * (SPEC.md §13.3). Default false: the answer (Code.OK, no metadata)
+   * leaves before the handler runs.
+   */
+  answersOpen?: boolean;
+}
+
 interface Route {
   pattern: string;
   segments: string[];
   prefix: boolean; // pattern ends in "/": matches every name below it
   handler: StreamHandler;
+  options: HandleOptions;
 }
 
 /**
@@ -18,7 +32,7 @@ interface Route {
 export class Router {
   private routes: Route[] = [];
 
-  add(pattern: string, handler: StreamHandler): void {
+  add(pattern: string, handler: StreamHandler, options: HandleOptions = {}): void {
     if (!pattern.startsWith("/")) throw new Error(`wsplex: pattern ${pattern} must start with "/"`);
     if (this.routes.some((r) => r.pattern === pattern)) throw new Error(`wsplex: pattern ${pattern} registered twice`);
     const prefix = pattern.endsWith("/");
@@ -27,7 +41,7 @@ export class Router {
     segments.forEach((seg, i) => {
       if (seg.endsWith("...}") && i !== segments.length - 1) throw new Error(`wsplex: ${seg} must end pattern ${pattern}`);
     });
-    this.routes.push({ pattern, segments, prefix, handler });
+    this.routes.push({ pattern, segments, prefix, handler, options });
   }
 
   /** match returns the most specific route for name and its wildcard values. */
@@ -36,7 +50,7 @@ export class Router {
     return this.routes.length;
   }
 
-  match(name: string): { handler: StreamHandler; params: Record<string, string> } | undefined {
+  match(name: string): { handler: StreamHandler; options: HandleOptions; params: Record<string, string> } | undefined {
     if (!name.startsWith("/")) return undefined;
     const parts = name.slice(1).split("/");
     let best: { route: Route; params: Record<string, string>; score: number[] } | undefined;
@@ -45,7 +59,7 @@ export class Router {
       if (!m) continue;
       if (!best || compare(m.score, best.score) > 0) best = { route, params: m.params, score: m.score };
     }
-    return best && { handler: best.route.handler, params: best.params };
+    return best && { handler: best.route.handler, options: best.route.options, params: best.params };
   }
 }
 

@@ -25,7 +25,7 @@ import {
   StatusSchema,
 } from "./gen/wsplex/v1/wsplex_pb.js";
 import { metadataFromProto, metadataToProto, toMetadata, type Metadata, type MetadataInit } from "./metadata.js";
-import { Router, type StreamHandler } from "./router.js";
+import { Router, type HandleOptions, type StreamHandler } from "./router.js";
 import { Stream, type StreamHost } from "./stream.js";
 
 /** The WebSocket subprotocol of the wire protocol (SPEC.md §2). */
@@ -299,10 +299,13 @@ export class Session implements StreamHost {
    * else only itself; the most specific pattern wins. The handler's
    * stream is closed when it settles: cleanly if it returns, with the
    * thrown error's status (a WsplexError's code, else Code.UNKNOWN) if it
-   * throws. Streams no pattern matches are refused with Code.NOT_FOUND.
+   * throws. Streams no pattern matches are refused with Code.NOT_FOUND,
+   * or Code.UNIMPLEMENTED for an RPC call (metadata wsplex-rpc, SPEC.md
+   * §13.1). With options.answersOpen the handler answers the open itself
+   * (see HandleOptions).
    */
-  handle(pattern: string, handler: StreamHandler): void {
-    this.router.add(pattern, handler);
+  handle(pattern: string, handler: StreamHandler, options?: HandleOptions): void {
+    this.router.add(pattern, handler, options);
   }
 
   /**
@@ -564,7 +567,8 @@ export class Session implements StreamHost {
     s.metadata = metadataFromProto(req.metadata);
     const match = this.router.match(req.name);
     if (!match) {
-      this.refuse(s, Code.NOT_FOUND, `no handler for stream "${req.name}"`);
+      if (s.metadata.has("wsplex-rpc")) this.refuse(s, Code.UNIMPLEMENTED, `no service for procedure "${req.name}"`);
+      else this.refuse(s, Code.NOT_FOUND, `no handler for stream "${req.name}"`);
       return;
     }
     s.params = match.params;
@@ -573,14 +577,19 @@ export class Session implements StreamHost {
       this.grant(s.id, extra);
       this.sendFrame({ type: TYPE_WINDOW_UPDATE, flags: 0, streamID: s.id, length: extra });
     }
-    try {
-      await s.write(sizeDelimitedEncode(OpenResponseSchema, create(OpenResponseSchema, { status: { code: Code.OK } })));
-    } catch {
-      // A peer that closed the stream (a CODE_OK reset) reads no answer,
-      // but what it sent is still served (SPEC.md §6.3).
-      if (!s.peerClosed) {
-        s.close(); // reset or session ended meanwhile
-        return;
+    if (match.options.answersOpen) {
+      // Answered by the handler's first write, or its end (SPEC.md §13.3).
+      s.deferAnswer(encodeAnswer);
+    } else {
+      try {
+        await s.write(encodeAnswer(undefined, new Map()).bytes);
+      } catch {
+        // A peer that closed the stream (a CODE_OK reset) reads no answer,
+        // but what it sent is still served (SPEC.md §6.3).
+        if (!s.peerClosed) {
+          s.close(); // reset or session ended meanwhile
+          return;
+        }
       }
     }
     try {
@@ -631,6 +640,28 @@ export class Session implements StreamHost {
     for (const p of [...this.pings.values()]) p.reject(err);
     this.resolveClosed(err);
   }
+}
+
+/**
+ * encodeAnswer returns the delimited answer to an open: Code.OK, or st (a
+ * refusal), with response metadata md. An answer over 16 KiB, which the
+ * opener would refuse, loses its metadata, details and trailers, and one
+ * that was to accept refuses with Code.INTERNAL, returned as refused.
+ */
+function encodeAnswer(st: Status | undefined, md: Metadata): { bytes: Uint8Array; refused?: Status } {
+  const answer = (st: Status | undefined, md: Metadata) =>
+    sizeDelimitedEncode(
+      OpenResponseSchema,
+      create(OpenResponseSchema, {
+        status: st ? { code: st.code, message: st.message, details: st.details, trailers: metadataToProto(st.trailers) } : { code: Code.OK },
+        metadata: metadataToProto(md),
+      }),
+    );
+  const out = answer(st, md);
+  if (out.length <= MAX_HEADER_SIZE) return { bytes: out };
+  if (st) return { bytes: answer(status(st.code, st.message.length > 1024 ? st.message.slice(0, 1024) + "..." : st.message), new Map()) };
+  const refused = status(Code.INTERNAL, `response metadata too large: answer of ${out.length} bytes exceeds ${MAX_HEADER_SIZE}`);
+  return { bytes: answer(refused, new Map()), refused };
 }
 
 function closeError(code: number, reason: string): WsplexError {

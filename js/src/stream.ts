@@ -40,7 +40,11 @@ export interface StreamHost {
 export class Stream {
   /** Request metadata: what the opener sent. */
   metadata: Metadata = new Map();
-  /** Response metadata: what the acceptor answered (opening side). */
+  /**
+   * Response metadata: what the acceptor answered (opening side); on the
+   * accepting side, what a handler that answers the open itself
+   * (HandleOptions.answersOpen) answers with, until it answered.
+   */
   responseMetadata: Metadata = new Map();
   /** Values of the pattern's wildcards, for streams a handler serves. */
   params: Record<string, string> = {};
@@ -75,6 +79,10 @@ export class Stream {
   private answer: Promise<void> | undefined;
   private answering: Answering | undefined;
   private answered = true; // false from expectAnswer until an OK answer
+  // The accepting side's answer, when its handler answers the open
+  // itself: it leaves with the first write, closeWrite or respond, or
+  // carries the status of a reset before those (SPEC.md §13.3).
+  private pendingAnswer: AnswerEncoder | undefined;
 
   /** @internal */
   constructor(
@@ -124,6 +132,42 @@ export class Stream {
     this.answered = false;
     this.answering = { limit, parse, signal, resolve, reject };
     this.checkAnswer();
+  }
+
+  /** @internal deferAnswer makes the accepting side answer the open when it first writes or ends. */
+  deferAnswer(encode: AnswerEncoder): void {
+    this.pendingAnswer = encode;
+  }
+
+  /**
+   * respond answers the open of a stream the server opened, with Code.OK
+   * and responseMetadata, if its handler answers the open itself
+   * (HandleOptions.answersOpen) and has not answered yet; the first
+   * write or closeWrite answers too. Otherwise it does nothing.
+   */
+  respond(): void {
+    this.answerNow(undefined);
+  }
+
+  /**
+   * answerNow sends the pending answer: Code.OK, or the status st of a
+   * reset that ends the stream before it answered. The answer is the
+   * stream's first data, within the window every stream starts with, so
+   * it goes out at once, ahead of anything written after.
+   */
+  private answerNow(st: Status | undefined): void {
+    const encode = this.pendingAnswer;
+    if (!encode) return;
+    this.pendingAnswer = undefined;
+    if (this.writeError()) return; // nothing can go out, or the peer reads no answer
+    const { bytes, refused } = encode(st, this.responseMetadata);
+    for (let off = 0; off < bytes.length; ) {
+      const n = Math.min(bytes.length - off, this.host.maxFrameBody);
+      this.sendWindow = Math.max(0, this.sendWindow - n);
+      this.host.sendData(this, bytes.subarray(off, off + n));
+      off += n;
+    }
+    if (refused) this.reset(refused.code, refused.message);
   }
 
   /**
@@ -564,6 +608,7 @@ export class Stream {
    * more than SessionOptions.maxBufferedAmount unsent.
    */
   async write(data: Uint8Array): Promise<void> {
+    this.answerNow(undefined);
     let off = 0;
     while (off < data.length) {
       const err = this.writeError();
@@ -607,6 +652,8 @@ export class Stream {
    */
   closeWrite(): void {
     if (this.localFIN) return;
+    this.answerNow(undefined);
+    if (this.localFIN) return; // the answer failed the stream
     this.localFIN = true;
     this.host.sendFIN(this);
     this.onWindowUpdate(0);
@@ -624,6 +671,7 @@ export class Stream {
   /** @internal finish closes; tell says whether an unread peer is told with a CODE_OK reset. */
   finish(tell: boolean): void {
     if (this.closed) return;
+    if (tell) this.answerNow(undefined);
     if (tell && !this.dropped && !this.sawEOF && !this.localStatus && !this.remoteStatus && !this.failure) {
       this.localStatus = { code: Code.OK, message: "", details: [], trailers: new Map() };
       this.host.sendReset(this, this.localStatus);
@@ -649,7 +697,12 @@ export class Stream {
       if (!this.dropped) this.closeWrite();
       return;
     }
-    this.localStatus = { code, message, details: opts.details ?? [], trailers: toMetadata(opts.trailers) };
+    const st: Status = { code, message, details: opts.details ?? [], trailers: toMetadata(opts.trailers) };
+    // A status before the answer goes in the answer too (SPEC.md §13.3);
+    // a clean end is answered Code.OK first.
+    this.answerNow(code === Code.OK ? undefined : st);
+    if (this.localStatus) return; // the answer failed the stream
+    this.localStatus = st;
     if (code !== Code.OK) this.abort.abort(errorOf(this.localStatus));
     // After the peer's reset, only the FIN goes out (SPEC.md §5).
     if (!this.remoteStatus) this.host.sendReset(this, this.localStatus);
@@ -707,6 +760,13 @@ export class Stream {
     return this.ws;
   }
 }
+
+/**
+ * AnswerEncoder returns the delimited answer to an open: Code.OK, or the
+ * status st, with response metadata md; refused is set when it refuses
+ * although asked to accept (response metadata too large).
+ */
+export type AnswerEncoder = (st: Status | undefined, md: Metadata) => { bytes: Uint8Array; refused?: Status };
 
 /** Answering is an answer to an open that a Stream waits for. */
 interface Answering {
