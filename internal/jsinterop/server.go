@@ -90,6 +90,8 @@ func NewServer(files http.Handler) (*Server, error) {
 	routes.HandleFunc("/kill", func(ctx context.Context, st *stream.Stream) error {
 		return st.Session().Close()
 	})
+	// /call-page/{what} calls the PingService the page serves on its session.
+	routes.HandleFunc("/call-page/{what}", callPage)
 	services := connect.NewServer()
 	pingv1connect.RegisterPingServiceHandler(services, newPingService())
 	rpc.Mount(routes, services, nil)
