@@ -32,6 +32,8 @@ import { Reconnector } from "./reconnect.js";
 import { connect, type ConnectOptions, type Session } from "./session.js";
 import type { Stream } from "./stream.js";
 
+export { serveConnect, type ServeConnectOptions } from "./serve.js";
+
 /** Options of createWsplexTransport. */
 export interface WsplexTransportOptions {
   /**
