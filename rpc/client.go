@@ -192,6 +192,12 @@ func (c *clientStream) Receive(msg any) error {
 	if c.ended.Load() {
 		return c.endErr
 	}
+	if c.ctx.Err() != nil {
+		// The context watch resets the stream, perhaps not yet: responses
+		// that arrived before must not be read after the cancel.
+		st.CloseWithError(contextStatus(c.ctx))
+		return c.end(st, contextError(c.ctx))
+	}
 	n, err := receive(c.ctx, st, c.t.codec, msg)
 	if c.received == 0 {
 		toHeader(c.info.ResponseHeader(), st.ResponseMetadata())

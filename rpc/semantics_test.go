@@ -650,3 +650,31 @@ func TestUnknownProcedureIsBidi(t *testing.T) {
 		t.Fatalf("echoes %v", got)
 	}
 }
+
+// After the caller cancels, Receive reports the cancellation, not the
+// responses that had arrived before it: a caller that cancels after N
+// responses sees N (the conformance suite's cancel-after-responses).
+func TestNoResponseAfterCancel(t *testing.T) {
+	server := connect.NewServer()
+	pingv1connect.RegisterPingServiceHandler(server, newPingServer())
+	routes := stream.NewRouter(nil)
+	rpc.Mount(routes, server, nil)
+	client := pingv1connect.NewPingServiceClient(connect.NewClient(rpc.NewTransport(serve(t, routes), nil)))
+	for range 20 {
+		ctx, cancel := context.WithCancel(t.Context())
+		res, err := client.CountUp(ctx, &pingv1.CountUpRequest{Number: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := res.Receive(); err != nil {
+			t.Fatalf("first response: %v", err)
+		}
+		cancel()
+		msg, err := res.Receive()
+		if err == nil {
+			t.Fatalf("received response %d after cancelling", msg.GetNumber())
+		}
+		wantCode(t, err, connect.CodeCanceled, "Receive after cancel")
+		res.Close()
+	}
+}
