@@ -15,6 +15,7 @@ import (
 	conformancev1 "github.com/wsplex/wsplex/conformance/internal/gen/conformancev1"
 	"github.com/wsplex/wsplex/conformance/internal/gen/conformancev1/conformancev1connect"
 	"github.com/wsplex/wsplex/conformance/internal/tunnel"
+	"github.com/wsplex/wsplex/conformance/internal/upstream"
 	"github.com/wsplex/wsplex/rpc"
 )
 
@@ -32,14 +33,14 @@ type call struct {
 
 // invoke makes the call req describes, as docs/testing_clients.md says,
 // and returns what came of it. An error means the call could not be made.
-func invoke(ctx context.Context, tun *tunnel.Tunnel, ups *upstreams, req *conformancev1.ClientCompatRequest) (*conformancev1.ClientResponseResult, error) {
+func invoke(ctx context.Context, tun *tunnel.Tunnel, req *conformancev1.ClientCompatRequest) (*conformancev1.ClientResponseResult, error) {
 	if req.GetService() != serviceName {
 		return nil, fmt.Errorf("service %q not supported", req.GetService())
 	}
 	if req.GetRawRequest() != nil {
 		return nil, errors.New("raw requests not supported")
 	}
-	id, err := ups.register(req)
+	id, err := upstream.Key(req)
 	if err != nil {
 		return nil, err
 	}
@@ -68,7 +69,7 @@ func invoke(ctx context.Context, tun *tunnel.Tunnel, ups *upstreams, req *confor
 			c.info.RequestHeader().Add(h.GetName(), v)
 		}
 	}
-	c.info.RequestHeader().Set(headerUpstream, id)
+	c.info.RequestHeader().Set(upstream.Header, id)
 
 	switch req.GetMethod() {
 	case "Unary":

@@ -28,6 +28,7 @@ import (
 	"github.com/wsplex/wsplex/conformance/internal/compat"
 	conformancev1 "github.com/wsplex/wsplex/conformance/internal/gen/conformancev1"
 	"github.com/wsplex/wsplex/conformance/internal/tunnel"
+	"github.com/wsplex/wsplex/conformance/internal/upstream"
 	"github.com/wsplex/wsplex/gateway"
 	"github.com/wsplex/wsplex/stream"
 )
@@ -46,10 +47,10 @@ func run() error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 
-	ups := newUpstreams()
-	defer ups.close()
+	ups := upstream.NewSet()
+	defer ups.Close()
 	routes := stream.NewRouter(nil)
-	routes.Handle("/", gateway.NewHandler(ups.route, nil))
+	routes.Handle("/", gateway.NewHandler(ups.Route, nil))
 	tun, err := tunnel.Start(ctx, routes)
 	if err != nil {
 		return err
@@ -75,7 +76,7 @@ func run() error {
 		wg.Go(func() {
 			defer func() { <-slots }()
 			res := &conformancev1.ClientCompatResponse{TestName: req.GetTestName()}
-			result, err := invoke(ctx, tun, ups, req)
+			result, err := invoke(ctx, tun, req)
 			if err != nil {
 				res.Result = &conformancev1.ClientCompatResponse_Error{Error: &conformancev1.ClientErrorResult{Message: err.Error()}}
 			} else {
@@ -87,9 +88,6 @@ func run() error {
 		})
 	}
 }
-
-// headerUpstream names a call's upstream, for the gateway's Route.
-const headerUpstream = "x-wsplex-conformance-upstream"
 
 // errorOf describes a call's error for the runner.
 func errorOf(err error) *conformancev1.Error {

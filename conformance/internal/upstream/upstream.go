@@ -1,8 +1,9 @@
-// Package upstream is the gateway's side of the Node client under test
-// (cmd/wsplexgateway): a gateway.Route that reaches the reference server a
-// call names in its Header, a ClientCompatRequest that holds only the
-// fields that say how to reach it (address, protocol, HTTP version, TLS,
-// compression), in protobuf's binary encoding, base64.
+// Package upstream is the gateway's side of the clients under test
+// (cmd/wsplexclient, and cmd/wsplexgateway for the Node client): a
+// gateway.Route that reaches the reference server a call names in its
+// Header, a ClientCompatRequest that holds only the fields that say how to
+// reach it (address, protocol, HTTP version, TLS, compression), in
+// protobuf's binary encoding, base64 (see Key).
 package upstream
 
 import (
@@ -70,6 +71,25 @@ func (s *Set) Route(_ context.Context, call *connect.CallInfo) (connect.Transpor
 	return up.transport, nil
 }
 
+// Key returns the Header value that names the reference server req
+// reaches.
+func Key(req *conformancev1.ClientCompatRequest) (string, error) {
+	reach := &conformancev1.ClientCompatRequest{
+		Host:           req.GetHost(),
+		Port:           req.GetPort(),
+		ServerTlsCert:  req.GetServerTlsCert(),
+		ClientTlsCreds: req.GetClientTlsCreds(),
+		HttpVersion:    req.GetHttpVersion(),
+		Protocol:       req.GetProtocol(),
+		Compression:    req.GetCompression(),
+	}
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(reach)
+	if err != nil {
+		return "", err
+	}
+	return base64.StdEncoding.EncodeToString(b), nil
+}
+
 // Close closes the idle connections of every upstream.
 func (s *Set) Close() {
 	s.mu.Lock()
@@ -81,7 +101,7 @@ func (s *Set) Close() {
 
 // newUpstream builds the transport to the reference server req names:
 // its address, HTTP version, TLS (h2c for HTTP/2 without it), protocol
-// and compression. It is cmd/wsplexclient's.
+// and compression.
 func newUpstream(req *conformancev1.ClientCompatRequest) (*upstream, error) {
 	tr := &http.Transport{Protocols: new(http.Protocols), ForceAttemptHTTP2: true}
 	scheme := "http"
