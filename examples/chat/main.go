@@ -1,16 +1,24 @@
-// Command chat runs a chat server and three clients in one process. Each
-// client joins a room by opening "/chat/room/{room}" and sends a line; the
-// server pushes every line of the room to every member over a stream it
-// opens towards the client ("/chat/feed/{room}"), which each client serves
-// with a Router of its own.
+// Command chat serves chat.v1.ChatService (proto/chat/v1/chat.proto), a
+// connect service, over wsplex: ListRooms (unary), History (server
+// streaming) and Join (bidi streaming, one call per member of a room). The
+// server also calls the caller: a member who says "/clear" is asked to
+// confirm by chat.v1.PageService, which each client serves on its own
+// session.
 //
 //	go run ./examples/chat
 //
+// runs the server and two Go clients, alice and bob, in one process, with
+// the connect-go generated clients over rpc.NewTransport.
+//
 // With -listen, it serves the chat to browsers instead: a web page whose
-// script is the TypeScript client (js/), speaking the same protocol as the
-// Go clients. Open the printed address in two tabs.
+// script (js/examples/chat.ts, bundled into web/app.js) calls the same
+// service with connect-es through the TypeScript client, and serves
+// PageService for the server to call. Open the printed address in two tabs.
 //
 //	go run ./examples/chat -listen 127.0.0.1:8080
+//
+// The code in gen/ is generated from proto/ by protoc-gen-go and
+// protoc-gen-connect-go, and the page's by protoc-gen-es (bash .ci/generate).
 package main
 
 import (
@@ -26,14 +34,14 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"slices"
-	"sync"
 	"time"
 
-	"google.golang.org/protobuf/types/known/wrapperspb"
+	"connectrpc.com/connect/v2"
 
-	"github.com/wsplex/wsplex"
+	chatv1 "github.com/wsplex/wsplex/examples/chat/gen/chat/v1"
+	"github.com/wsplex/wsplex/examples/chat/gen/chat/v1/chatv1connect"
 	"github.com/wsplex/wsplex/mux"
+	"github.com/wsplex/wsplex/rpc"
 	"github.com/wsplex/wsplex/stream"
 )
 
@@ -90,97 +98,18 @@ func serveWeb(addr string) error {
 	return chat.Shutdown(shutdown)
 }
 
-// newChatHandler returns the chat server's mux.Handler: members open
-// "/chat/room/{room}" with metadata "user".
+// newChatHandler returns the chat server's mux.Handler: ChatService, each
+// call a stream named for its procedure (rpc.Mount).
 func newChatHandler() (*mux.Handler, error) {
-	srv := &server{rooms: map[string]*room{}}
-	routes := stream.NewRouter(&stream.Options{
-		// Members must say who they are.
-		OnOpen: func(ctx context.Context, st *stream.Stream) (wsplex.Metadata, error) {
-			if st.Metadata().Get("user") == "" {
-				return nil, wsplex.Errorf(wsplex.CodeUnauthenticated, "metadata \"user\" is required")
-			}
-			return nil, nil
-		},
-	})
-	routes.HandleFunc("/chat/room/{room}", srv.join)
+	services := connect.NewServer()
+	chatv1connect.RegisterChatServiceHandler(services, newChat())
+	routes := stream.NewRouter(nil)
+	rpc.Mount(routes, services, nil)
 	return mux.NewHandler(func(sess *mux.Session) { routes.Serve(sess) }, nil)
 }
 
-// room holds the push streams of its members.
-type room struct {
-	mu    sync.Mutex
-	feeds map[*stream.Stream]bool
-}
-
-// broadcast sends line to every member. It sends outside the lock, so
-// that a member slow to read holds up only its own feed.
-func (r *room) broadcast(line string) {
-	r.mu.Lock()
-	feeds := make([]*stream.Stream, 0, len(r.feeds))
-	for feed := range r.feeds {
-		feeds = append(feeds, feed)
-	}
-	r.mu.Unlock()
-	for _, feed := range feeds {
-		if err := feed.Send(wrapperspb.String(line)); err != nil {
-			r.mu.Lock()
-			delete(r.feeds, feed) // that member is gone
-			r.mu.Unlock()
-			feed.Close()
-		}
-	}
-}
-
-type server struct {
-	mu    sync.Mutex
-	rooms map[string]*room
-}
-
-func (s *server) room(name string) *room {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	r := s.rooms[name]
-	if r == nil {
-		r = &room{feeds: map[*stream.Stream]bool{}}
-		s.rooms[name] = r
-	}
-	return r
-}
-
-// join serves "/chat/room/{room}": it pushes the room to the member over a
-// stream the server opens, and broadcasts each line the member sends.
-func (s *server) join(ctx context.Context, st *stream.Stream) error {
-	user := st.Metadata().Get("user")
-	r := s.room(st.PathValue("room"))
-	feed, err := stream.Open(ctx, st.Session(), "/chat/feed/"+st.PathValue("room"), nil)
-	if err != nil {
-		return err
-	}
-	r.mu.Lock()
-	r.feeds[feed] = true
-	r.mu.Unlock()
-	defer func() {
-		r.mu.Lock()
-		delete(r.feeds, feed)
-		r.mu.Unlock()
-		feed.Close()
-	}()
-	// Tell the member it is in: from now on it hears every line.
-	if err := st.Send(wrapperspb.String("welcome, " + user)); err != nil {
-		return err
-	}
-	for {
-		var line wrapperspb.StringValue
-		if err := st.Receive(&line); errors.Is(err, io.EOF) {
-			return nil
-		} else if err != nil {
-			return err
-		}
-		r.broadcast(user + ": " + line.Value)
-	}
-}
-
+// run serves the chat on loopback and has alice and bob chat in the lobby,
+// printing what each sees.
 func run(out io.Writer) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -201,92 +130,211 @@ func run(out io.Writer) error {
 	}()
 	url := "ws://" + ln.Addr().String()
 
-	users := []string{"alice", "bob", "carol"}
-	var wg sync.WaitGroup
-	results := make([][]string, len(users))
-	errs := make(chan error, len(users))
-	joined := make(chan struct{}, len(users))
-	allJoined := make(chan struct{})
-	for i, user := range users {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			lines, err := client(ctx, url, user, len(users), joined, allJoined)
-			results[i] = lines
-			errs <- err
-		}()
+	alice, err := dialClient(ctx, url, "alice", true)
+	if err != nil {
+		return err
 	}
-	for range users {
-		<-joined
+	defer alice.close()
+	bob, err := dialClient(ctx, url, "bob", false)
+	if err != nil {
+		return err
 	}
-	close(allJoined) // everyone listens before anyone speaks
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
+	defer bob.close()
+
+	// Each member's first event is its own join, so once both have seen
+	// it, both hear everything after.
+	if err := alice.join(ctx, "lobby"); err != nil {
+		return err
+	}
+	if err := bob.join(ctx, "lobby"); err != nil {
+		return err
+	}
+	if err := alice.see(out, 1); err != nil { // bob joined
+		return err
+	}
+	for _, c := range []*client{alice, bob} {
+		if err := c.say("hello from " + c.user); err != nil {
+			return err
+		}
+		if err := alice.see(out, 1); err != nil {
+			return err
+		}
+		if err := bob.see(out, 1); err != nil {
 			return err
 		}
 	}
-	for i, user := range users {
-		slices.Sort(results[i])
-		fmt.Fprintf(out, "%s heard: %q\n", user, results[i])
+
+	rooms, err := alice.chat.ListRooms(ctx, &chatv1.ListRoomsRequest{})
+	if err != nil {
+		return err
 	}
+	for _, r := range rooms.GetRooms() {
+		fmt.Fprintf(out, "ListRooms: %s, %d members\n", r.GetName(), r.GetMembers())
+	}
+	if err := printHistory(ctx, out, bob.chat, "lobby"); err != nil {
+		return err
+	}
+
+	// "/clear" makes the server ask alice's PageService first.
+	if err := alice.say("/clear"); err != nil {
+		return err
+	}
+	if err := alice.see(out, 1); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "alice's page was asked %q and said yes\n", <-alice.asked)
+	if err := bob.see(out, 1); err != nil {
+		return err
+	}
+	if err := printHistory(ctx, out, bob.chat, "lobby"); err != nil {
+		return err
+	}
+
+	if err := bob.leave(); err != nil {
+		return err
+	}
+	return alice.see(out, 1) // bob left
+}
+
+// printHistory prints the lines History sends for room.
+func printHistory(ctx context.Context, out io.Writer, chat chatv1connect.ChatServiceClient, room string) error {
+	h, err := chat.History(ctx, &chatv1.HistoryRequest{Room: room})
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	var lines []string
+	for {
+		l, err := h.Receive()
+		if errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			return err
+		}
+		lines = append(lines, l.GetUser()+": "+l.GetText())
+	}
+	fmt.Fprintf(out, "History: %q\n", lines)
 	return nil
 }
 
-// client joins the lobby as user, says hello once everyone has joined, and
-// returns the lines pushed to it until it has heard want of them.
-func client(ctx context.Context, url, user string, want int, joined chan<- struct{}, allJoined <-chan struct{}) ([]string, error) {
+// client is one member: a session, the ChatService client on it, and the
+// PageService it serves for the server to call.
+type client struct {
+	user   string
+	sess   *mux.Session
+	served chan struct{}
+	chat   chatv1connect.ChatServiceClient
+	asked  chan string // the questions its page was asked
+	room   chatv1connect.ChatServiceJoinClientStream
+	joined bool
+}
+
+// dialClient connects user's session and serves its PageService, which
+// answers every question with yes, or with no.
+func dialClient(ctx context.Context, url, user string, yes bool) (*client, error) {
 	sess, err := mux.Dial(ctx, url, nil)
 	if err != nil {
 		return nil, err
 	}
-
-	heard := make(chan string, want)
+	c := &client{user: user, sess: sess, served: make(chan struct{}), asked: make(chan string, 1)}
+	pages := connect.NewServer()
+	chatv1connect.RegisterPageServiceHandler(pages, &page{asked: c.asked, yes: yes})
 	routes := stream.NewRouter(nil)
-	routes.HandleFunc("/chat/feed/{room}", func(ctx context.Context, feed *stream.Stream) error {
-		for {
-			var line wrapperspb.StringValue
-			if err := feed.Receive(&line); err != nil {
-				return nil // the server or the session ended the feed
-			}
-			heard <- line.Value
-		}
-	})
-	served := make(chan struct{})
+	rpc.Mount(routes, pages, nil)
 	go func() {
 		routes.Serve(sess)
-		close(served)
+		close(c.served)
 	}()
-	defer func() {
-		sess.Close()
-		<-served
-	}()
+	c.chat = chatv1connect.NewChatServiceClient(connect.NewClient(rpc.NewTransport(sess, nil)))
+	return c, nil
+}
 
-	md := wsplex.Metadata{}
-	md.Set("user", user)
-	st, err := stream.Open(ctx, sess, "/chat/room/lobby", &stream.OpenOptions{Metadata: md})
+// join calls Join for room and prints nothing until its own join arrives.
+func (c *client) join(ctx context.Context, room string) error {
+	s, err := c.chat.Join(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	defer st.Close()
-	var welcome wrapperspb.StringValue
-	if err := st.Receive(&welcome); err != nil {
-		return nil, err
+	c.room, c.joined = s, true
+	if err := s.Send(&chatv1.JoinRequest{Room: room, User: c.user}); err != nil {
+		return err
 	}
-	joined <- struct{}{}
-	<-allJoined
-	if err := st.Send(wrapperspb.String("hello from " + user)); err != nil {
-		return nil, err
+	ev, err := s.Receive()
+	if err != nil {
+		return err
 	}
-	var lines []string
-	for len(lines) < want {
-		select {
-		case l := <-heard:
-			lines = append(lines, l)
-		case <-ctx.Done():
-			return lines, ctx.Err()
+	if ev.GetJoined() != c.user {
+		return fmt.Errorf("%s: first event %v, want its own join", c.user, ev)
+	}
+	return nil
+}
+
+func (c *client) say(text string) error {
+	return c.room.Send(&chatv1.JoinRequest{Text: text})
+}
+
+// see prints the next n events of the room as c sees them.
+func (c *client) see(out io.Writer, n int) error {
+	for range n {
+		ev, err := c.room.Receive()
+		if err != nil {
+			return fmt.Errorf("%s: %w", c.user, err)
+		}
+		fmt.Fprintf(out, "%s sees: %s\n", c.user, describe(ev))
+	}
+	return nil
+}
+
+// describe says what ev is, as the web page shows it.
+func describe(ev *chatv1.ChatEvent) string {
+	switch e := ev.GetEvent().(type) {
+	case *chatv1.ChatEvent_Line:
+		return e.Line.GetUser() + ": " + e.Line.GetText()
+	case *chatv1.ChatEvent_Joined:
+		return e.Joined + " joined"
+	case *chatv1.ChatEvent_Left:
+		return e.Left + " left"
+	case *chatv1.ChatEvent_Cleared:
+		return e.Cleared + " cleared the history"
+	}
+	return "?"
+}
+
+// leave half-closes the Join call and reads to its clean end.
+func (c *client) leave() error {
+	if err := c.room.CloseSend(); err != nil {
+		return err
+	}
+	for {
+		if _, err := c.room.Receive(); errors.Is(err, io.EOF) {
+			c.joined = false
+			return c.room.Close()
+		} else if err != nil {
+			return err
 		}
 	}
-	return lines, st.CloseWrite()
+}
+
+func (c *client) close() {
+	if c.joined {
+		c.room.Close()
+	}
+	c.sess.Close()
+	<-c.served
+}
+
+// page is PageService as a Go client serves it: it answers every question
+// with yes, or with no, and reports the question on asked.
+type page struct {
+	chatv1connect.UnimplementedPageServiceHandler
+	asked chan<- string
+	yes   bool
+}
+
+func (p *page) Confirm(ctx context.Context, req *chatv1.ConfirmRequest) (*chatv1.ConfirmResponse, error) {
+	select {
+	case p.asked <- req.GetQuestion():
+	default:
+	}
+	return &chatv1.ConfirmResponse{Yes: p.yes}, nil
 }

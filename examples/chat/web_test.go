@@ -2,46 +2,104 @@ package main
 
 import (
 	"encoding/json"
+	"net/http"
 	"net/http/httptest"
 	"slices"
+	"sync"
 	"testing"
 
-	"go.uber.org/goleak"
-
 	"github.com/wsplex/wsplex/internal/jsinterop"
+	"github.com/wsplex/wsplex/mux"
 )
 
-// TestWebChat runs the web page in headless Chromium: two members join
-// through the TypeScript client, and each sees both lines.
-func TestWebChat(t *testing.T) {
-	defer goleak.VerifyNone(t)
-	jsinterop.Build(t)
-	chromium := jsinterop.NeedChromium(t)
+// restartable serves newWebHandler, and at POST /restart closes its
+// sessions and serves a new one, with none of the old one's rooms: to the
+// pages, the server restarted.
+type restartable struct {
+	mu   sync.Mutex
+	h    http.Handler
+	chat *mux.Handler
+}
+
+func (r *restartable) restart() error {
 	h, chat, err := newWebHandler()
 	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	old := r.chat
+	r.h, r.chat = h, chat
+	r.mu.Unlock()
+	if old != nil {
+		return old.Close()
+	}
+	return nil
+}
+
+func (r *restartable) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	if req.URL.Path == "/restart" && req.Method == http.MethodPost {
+		if err := r.restart(); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+		}
+		return
+	}
+	r.mu.Lock()
+	h := r.h
+	r.mu.Unlock()
+	h.ServeHTTP(w, req)
+}
+
+// TestWebChat runs the web page in headless Chromium: two members chat
+// through connect-es over the TypeScript client (ListRooms, History and
+// Join), the server calls a page to confirm a clear, and after a restart
+// of the server both pages reconnect and chat again.
+func TestWebChat(t *testing.T) {
+	jsinterop.Build(t)
+	chromium := jsinterop.NeedChromium(t)
+	r := &restartable{}
+	if err := r.restart(); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(h)
+	srv := httptest.NewServer(r)
 	defer srv.Close()
-	defer chat.Close()
+	defer func() {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.chat.Close()
+	}()
 
 	out := jsinterop.Node(t, []string{"CHROMIUM=" + chromium}, "dist/e2e/chat.js", srv.URL)
 	var got struct {
-		Seen    map[string][]string
-		Refused string
-		Errors  []string
+		Seen     map[string][]string
+		Rooms    string
+		Question string
+		After    map[string][]string
+		Errors   []string
 	}
 	if err := json.Unmarshal(out, &got); err != nil {
 		t.Fatalf("output %q: %v", out, err)
 	}
-	for _, user := range []string{"alice", "bob"} {
-		lines := got.Seen[user]
-		if !slices.Contains(lines, "welcome, "+user) || !slices.Contains(lines, "alice: hello from alice") ||
-			!slices.Contains(lines, "bob: hello from bob") {
-			t.Errorf("%s's page showed %q", user, lines)
+	want := map[string][]string{
+		"alice": {"alice joined", "alice: hello from alice", "bob joined", "bob: hello from bob"},
+		"bob":   {"alice: hello from alice", "bob joined", "bob: hello from bob"},
+	}
+	for user, lines := range want {
+		if !slices.Equal(got.Seen[user], lines) {
+			t.Errorf("%s's page showed %q, want %q", user, got.Seen[user], lines)
 		}
 	}
-	if got.Refused != `refused: unauthenticated: metadata "user" is required` || len(got.Errors) != 0 {
-		t.Errorf("refused %q, page errors %q", got.Refused, got.Errors)
+	if got.Rooms != "rooms: lobby (2)" {
+		t.Errorf("rooms %q", got.Rooms)
+	}
+	if got.Question != "Clear the history of lobby for everyone?" {
+		t.Errorf("the page was asked %q", got.Question)
+	}
+	for _, user := range []string{"alice", "bob"} {
+		if !slices.Contains(got.After[user], "alice: back again") {
+			t.Errorf("%s's page after the restart showed %q", user, got.After[user])
+		}
+	}
+	if len(got.Errors) != 0 {
+		t.Errorf("page errors %q", got.Errors)
 	}
 }

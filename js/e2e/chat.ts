@@ -1,7 +1,11 @@
-// Drives examples/chat's web page in headless Chromium: alice and bob join
-// the lobby in two pages, each says a line, and both must see both lines,
-// pushed by the server. The Go test in examples/chat starts the server and
-// passes its URL; this prints what each page showed, as JSON.
+// Drives examples/chat's web page in headless Chromium: alice joins the
+// lobby and speaks, bob joins and sees her line in the room's history
+// (server streaming) before his own join (bidi), both see each other's
+// lines and the room list (unary); alice says "/clear", which the server
+// confirms by calling her page's PageService; then the Go test restarts
+// the chat server, and both pages must come back by themselves and chat
+// again. The Go test in examples/chat starts the server and passes its
+// URL; this prints what the pages showed, as JSON.
 import { chromium, type Page } from "playwright-core";
 
 const base = process.argv[2];
@@ -13,32 +17,44 @@ const browser = await chromium.launch({
     "--disable-background-networking", "--disable-component-update", "--disable-sync"],
 });
 const errors: string[] = [];
+const line = (page: Page, text: string) => page.locator("#lines li", { hasText: text }).waitFor();
+async function say(page: Page, text: string): Promise<void> {
+  await page.fill("#say input[name=text]", text);
+  await page.click("#say button");
+}
+async function open(user: string): Promise<Page> {
+  const page = await browser.newPage();
+  page.on("pageerror", (e) => errors.push(`${user}: ${e}`));
+  await page.goto(`${base}/?user=${user}&room=lobby`);
+  await line(page, `${user} joined`);
+  return page;
+}
 try {
-  const pages: Record<string, Page> = {};
-  for (const user of ["alice", "bob"]) {
-    const page = await browser.newPage();
-    page.on("pageerror", (e) => errors.push(`${user}: ${e}`));
-    await page.goto(`${base}/?user=${user}&room=lobby`);
-    await page.locator("#lines li", { hasText: `welcome, ${user}` }).waitFor();
-    pages[user] = page;
-  }
-  for (const user of ["alice", "bob"]) {
-    const page = pages[user]!;
-    await page.fill("#say input[name=text]", `hello from ${user}`);
-    await page.click("#say button");
-  }
-  const seen: Record<string, string[]> = {};
-  for (const user of ["alice", "bob"]) {
-    const page = pages[user]!;
-    for (const who of ["alice", "bob"]) await page.locator("#lines li", { hasText: `${who}: hello from ${who}` }).waitFor();
-    seen[user] = await page.locator("#lines li").allTextContents();
-  }
-  // A page without a name is refused by the server's OnOpen check.
-  const anon = await browser.newPage();
-  await anon.goto(`${base}/?user=`);
-  await anon.locator("#status", { hasText: "refused" }).waitFor();
-  const refused = await anon.locator("#status").textContent();
-  console.log(JSON.stringify({ seen, refused, errors }));
+  const alice = await open("alice");
+  await say(alice, "hello from alice");
+  await line(alice, "alice: hello from alice");
+  const bob = await open("bob");
+  await say(bob, "hello from bob");
+  for (const page of [alice, bob]) await line(page, "bob: hello from bob");
+  await alice.locator("#rooms", { hasText: "lobby (2)" }).waitFor();
+  const rooms = await alice.locator("#rooms").textContent();
+  const seen = { alice: await alice.locator("#lines li").allTextContents(), bob: await bob.locator("#lines li").allTextContents() };
+
+  // The server asks alice's page before it clears the room.
+  await say(alice, "/clear");
+  await alice.locator("#confirm").waitFor();
+  const question = await alice.locator("#confirm span").textContent();
+  await alice.click("#confirm button.yes");
+  for (const page of [alice, bob]) await line(page, "alice cleared the history");
+
+  // The server restarts; both pages reconnect and join again.
+  const res = await fetch(`${base}/restart`, { method: "POST" });
+  if (!res.ok) throw new Error(`restart: ${res.status}`);
+  for (const [user, page] of [["alice", alice], ["bob", bob]] as const) await line(page, `${user} joined`);
+  await say(alice, "back again");
+  for (const page of [alice, bob]) await line(page, "alice: back again");
+  const after = { alice: await alice.locator("#lines li").allTextContents(), bob: await bob.locator("#lines li").allTextContents() };
+  console.log(JSON.stringify({ seen, rooms, question, after, errors }));
 } finally {
   await browser.close();
 }

@@ -1,17 +1,22 @@
-// The browser side of examples/chat: joins a room by opening
-// "/chat/room/{room}" with metadata "user", sends lines on that stream, and
-// serves "/chat/feed/{room}", the stream the server opens to push the
-// room's lines. Bundled into examples/chat/web/app.js by .ci/generate.
-import { create } from "@bufbuild/protobuf";
-import { StringValueSchema } from "@bufbuild/protobuf/wkt";
+// The browser side of examples/chat: calls chat.v1.ChatService with
+// connect-es over wsplex, through a Reconnector so that the page comes
+// back by itself after the server restarts, and serves chat.v1.PageService
+// for the server to call (to confirm a "/clear"). Bundled into
+// examples/chat/web/app.js by .ci/generate.
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
 
-import { WsplexError, connect, type Stream } from "../src/index.js";
+import { Reconnector, type Session } from "../src/index.js";
+import { createWsplexTransport, serveConnect } from "../src/connect.js";
+import { ChatService, PageService, type ChatEvent, type JoinRequestSchema } from "./gen/chat/v1/chat_pb.js";
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const join = $<HTMLFormElement>("join");
 const say = $<HTMLFormElement>("say");
 const status = $<HTMLParagraphElement>("status");
+const rooms = $<HTMLParagraphElement>("rooms");
 const lines = $<HTMLUListElement>("lines");
+const ask = $<HTMLDivElement>("confirm");
 
 function show(text: string, system = false): void {
   const li = document.createElement("li");
@@ -20,49 +25,137 @@ function show(text: string, system = false): void {
   lines.append(li);
 }
 
-async function enter(user: string, room: string): Promise<void> {
-  status.textContent = "connecting…";
-  const scheme = location.protocol === "https:" ? "wss" : "ws";
-  const session = await connect(`${scheme}://${location.host}/wsplex`);
-  let refused = false;
-  session.closed.then((why) => {
-    if (refused) return;
-    status.textContent = `disconnected: ${why.message}`;
-    say.hidden = true;
+const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
+
+// confirm shows question with Yes and No buttons and resolves with the
+// answer: PageService.Confirm, which the server calls on this page.
+function confirm(question: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    ask.querySelector("span")!.textContent = question;
+    ask.hidden = false;
+    const answer = (yes: boolean) => () => {
+      ask.hidden = true;
+      resolve(yes);
+    };
+    ask.querySelector<HTMLButtonElement>("button.yes")!.onclick = answer(true);
+    ask.querySelector<HTMLButtonElement>("button.no")!.onclick = answer(false);
   });
-  session.handle("/chat/feed/{room}", async (feed) => {
-    for await (const line of feed.messages(StringValueSchema)) show(line.value);
-  });
-  let st: Stream;
-  try {
-    st = await session.open(`/chat/room/${encodeURIComponent(room)}`, { metadata: { user } });
-    await st.response(); // a refusal shows here
-  } catch (e) {
-    status.textContent = e instanceof WsplexError ? `refused: ${e.message}` : String(e);
-    refused = true;
-    session.close();
-    return;
-  }
-  const welcome = await st.receive(StringValueSchema);
-  show(welcome?.value ?? "", true);
-  status.textContent = `in room ${room} as ${user}`;
-  join.hidden = true;
-  say.hidden = false;
-  say.addEventListener("submit", (ev) => {
-    ev.preventDefault();
-    const input = say.elements.namedItem("text") as HTMLInputElement;
-    const text = input.value;
-    input.value = "";
-    st.send(StringValueSchema, create(StringValueSchema, { value: text })).catch((e) => {
-      status.textContent = `not sent: ${e instanceof Error ? e.message : e}`;
-    });
-  });
-  (say.elements.namedItem("text") as HTMLInputElement).focus();
 }
 
+const scheme = location.protocol === "https:" ? "wss" : "ws";
+const reconnector = new Reconnector(`${scheme}://${location.host}/wsplex`, {
+  maxDelay: 2000,
+  // Each new session serves PageService again: handlers do not carry over.
+  onConnect: (session: Session) =>
+    serveConnect(session, PageService, {
+      async confirm(req) {
+        return { yes: await confirm(req.question) };
+      },
+    }),
+  onStateChange: (state, error) => {
+    if (state === "waiting") status.textContent = `disconnected (${message(error)}); reconnecting…`;
+    if (state === "connecting") status.textContent = "connecting…";
+  },
+});
+const chat = createClient(ChatService, createWsplexTransport(reconnector));
+
+// Outbox is the request stream of a Join call: the lines typed in, after
+// the first request that names the room and the user.
+type JoinInit = MessageInitShape<typeof JoinRequestSchema>;
+class Outbox implements AsyncIterable<JoinInit> {
+  private items: JoinInit[] = [];
+  private wake: (() => void) | undefined;
+  private ended = false;
+  push(req: JoinInit): void {
+    this.items.push(req);
+    this.wake?.();
+  }
+  end(): void {
+    this.ended = true;
+    this.wake?.();
+  }
+  async *[Symbol.asyncIterator](): AsyncIterator<JoinInit> {
+    for (;;) {
+      while (this.items.length > 0) yield this.items.shift()!;
+      if (this.ended) return;
+      await new Promise<void>((resolve) => (this.wake = resolve));
+      this.wake = undefined;
+    }
+  }
+}
+let outbox: Outbox | undefined;
+
+async function listRooms(): Promise<void> {
+  const res = await chat.listRooms({});
+  rooms.textContent = "rooms: " + res.rooms.map((r) => `${r.name} (${r.members})`).join(", ");
+}
+
+function render(ev: ChatEvent, user: string, room: string): void {
+  switch (ev.event.case) {
+    case "line":
+      show(`${ev.event.value.user}: ${ev.event.value.text}`);
+      break;
+    case "joined":
+      show(`${ev.event.value} joined`, true);
+      if (ev.event.value === user) status.textContent = `in room ${room} as ${user}`;
+      listRooms().catch(() => {});
+      break;
+    case "left":
+      show(`${ev.event.value} left`, true);
+      listRooms().catch(() => {});
+      break;
+    case "cleared":
+      lines.replaceChildren();
+      show(`${ev.event.value} cleared the history`, true);
+      break;
+  }
+}
+
+// stay keeps user in room: it shows the room's history (server streaming)
+// and joins it (bidi), and when the session is lost, does both again on
+// the next one.
+async function stay(user: string, room: string): Promise<void> {
+  for (;;) {
+    const session = await reconnector.session();
+    const box = new Outbox();
+    box.push({ room, user });
+    try {
+      lines.replaceChildren();
+      for await (const l of chat.history({ room })) show(`${l.user}: ${l.text}`);
+      outbox = box;
+      for await (const ev of chat.join(box)) render(ev, user, room);
+      status.textContent = "the server ended the chat";
+      return;
+    } catch (e) {
+      if (ConnectError.from(e).code !== Code.Unavailable) throw e;
+      show(`disconnected: ${message(e)}`, true);
+      await session.closed; // then wait for the next session
+    } finally {
+      box.end();
+      if (outbox === box) outbox = undefined;
+    }
+  }
+}
+
+say.addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  const input = say.elements.namedItem("text") as HTMLInputElement;
+  if (!outbox) {
+    status.textContent = "not sent: not in a room";
+    return;
+  }
+  outbox.push({ text: input.value });
+  input.value = "";
+});
+
 function start(user: string, room: string): void {
-  enter(user, room).catch((e) => {
-    status.textContent = `failed: ${e instanceof Error ? e.message : e}`;
+  join.hidden = true;
+  say.hidden = false;
+  (say.elements.namedItem("text") as HTMLInputElement).focus();
+  stay(user, room).catch((e) => {
+    status.textContent = `failed: ${message(e)}`;
+    say.hidden = true;
+    join.hidden = false;
   });
 }
 
@@ -71,6 +164,8 @@ join.addEventListener("submit", (ev) => {
   const data = new FormData(join);
   start(String(data.get("user")), String(data.get("room")));
 });
+
+listRooms().catch(() => {});
 
 // ?user=alice&room=lobby joins at once.
 const params = new URLSearchParams(location.search);
