@@ -1,8 +1,9 @@
 // Package jsinterop is the Go side of the TypeScript client's tests: a
 // wsplex server with the routes the Node and browser tests exercise, the
-// test service PingService for its connect-es transport (package rpc), and
-// a plain WebSocket endpoint to compare throughput with. Its tests build the
-// client in js/ and run those tests against it.
+// test service PingService for its connect-es transport (package rpc), the
+// same PingService over HTTP and a plain WebSocket endpoint to compare
+// speed with. Its tests build the client in js/ and run those tests against
+// it.
 package jsinterop
 
 import (
@@ -16,6 +17,7 @@ import (
 	"sync/atomic"
 
 	"connectrpc.com/connect/v2"
+	"connectrpc.com/connect/v2/connecthttp"
 	"github.com/gorilla/websocket"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
@@ -43,7 +45,10 @@ type Server struct {
 }
 
 // NewServer returns a Server whose wsplex endpoint is /wsplex, whose plain
-// WebSocket endpoint is /ws-plain, and which serves files at other paths.
+// WebSocket endpoint is /ws-plain, which serves PingService over HTTP with
+// connect's own handler at /wsplex.ping.v1.PingService/ (for connect-web's
+// fetch transport in the same page, so without CORS), and which serves
+// files at other paths.
 func NewServer(files http.Handler) (*Server, error) {
 	s := &Server{progress: map[*mux.Session]*atomic.Int64{}, canceled: make(chan string, 16), closed: make(chan string, 16)}
 	routes := stream.NewRouter(&stream.Options{MaxMessageSize: MaxMessageSize})
@@ -109,6 +114,7 @@ func NewServer(files http.Handler) (*Server, error) {
 	s.mux = http.NewServeMux()
 	s.mux.Handle("/wsplex", h)
 	s.mux.HandleFunc("/ws-plain", plainSink)
+	connecthttp.Mount(s.mux, services)
 	if files != nil {
 		s.mux.Handle("/", files)
 	}

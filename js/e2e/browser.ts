@@ -1,8 +1,12 @@
 // Runs the client in headless Chromium (Debian's /usr/bin/chromium, driven
 // by playwright-core) against the Go server of internal/jsinterop, whose Go
 // test starts it and passes its base URL. It prints one JSON object: what
-// each check saw, and the throughput of 64 KiB messages through one wsplex
-// stream and through plain WebSocket messages, measured in the same page.
+// each check saw, and speeds measured in the same page: the throughput of
+// 64 KiB messages through one wsplex stream and through plain WebSocket
+// messages; sequential unary calls (calls/s and median latency) through the
+// wsplex transport and through connect-web's fetch transport to the same Go
+// service over HTTP/1.1; and bidi round trips through the wsplex transport,
+// which connect-web cannot make.
 import { chromium } from "playwright-core";
 
 import type { TestAPI } from "./page.js";
@@ -126,6 +130,89 @@ try {
     plain.close();
     out.wsplexMBps = wsplexMBps;
     out.plainMBps = plainMBps;
+
+    // RPCs: PingService through the wsplex transport on this session, and
+    // through connect-web's fetch transport to connect-go's HTTP handler on
+    // this page's origin. Rounds interleave the two, alternating which goes
+    // first, so that a busy machine slows both alike.
+    const overWsplex = w.createClient(w.PingService, w.createWsplexTransport(s));
+    const overFetch = w.createClient(
+      w.PingService,
+      w.createConnectTransport({ baseUrl: location.origin, useBinaryFormat: true }),
+    );
+    type Client = typeof overWsplex;
+    const calls = 200; // per round
+    const unary = async (name: string, client: Client, n: number) => {
+      step(`unary ${name}`);
+      const ms: number[] = [];
+      const t0 = performance.now();
+      for (let i = 0; i < n; i++) {
+        const t = performance.now();
+        const res = await client.ping({ number: BigInt(i), text: "ping" });
+        ms.push(performance.now() - t);
+        if (res.number !== BigInt(i) || res.text !== "ping") {
+          throw new Error(`${name}: ping ${i} answered ${res.number} ${res.text}`);
+        }
+      }
+      const perSec = n / ((performance.now() - t0) / 1000);
+      ms.sort((a, b) => a - b);
+      return { perSec, p50: ms[Math.floor(n / 2)]! };
+    };
+    // One CumSum call: send 1, receive the sum, repeat.
+    const bidi = async (n: number) => {
+      step("bidi");
+      let answered = () => {};
+      const numbers = async function* () {
+        for (let i = 0; i < n; i++) {
+          const got = new Promise<void>((resolve) => (answered = resolve));
+          yield w.create(w.CumSumRequestSchema, { number: 1n });
+          await got;
+        }
+      };
+      const t0 = performance.now();
+      let k = 0n;
+      for await (const r of overWsplex.cumSum(numbers())) {
+        if (r.sum !== ++k) throw new Error(`bidi: sum ${r.sum} after ${k} numbers`);
+        answered();
+      }
+      if (k !== BigInt(n)) throw new Error(`bidi: ${k} answers to ${n} numbers`);
+      return n / ((performance.now() - t0) / 1000);
+    };
+    // Warm up both transports (connections, JIT) before the timed rounds.
+    await unary("wsplex warm-up", overWsplex, 50);
+    await unary("connect-web warm-up", overFetch, 50);
+    await bidi(50);
+    const rpc = {
+      wsplexCallsPerSec: [] as number[],
+      wsplexP50Ms: [] as number[],
+      fetchCallsPerSec: [] as number[],
+      fetchP50Ms: [] as number[],
+      bidiPerSec: [] as number[],
+    };
+    for (let r = 0; r < 5; r++) {
+      const runWsplex = async () => {
+        const u = await unary(`wsplex round ${r}`, overWsplex, calls);
+        rpc.wsplexCallsPerSec.push(u.perSec);
+        rpc.wsplexP50Ms.push(u.p50);
+      };
+      const runFetch = async () => {
+        const u = await unary(`connect-web round ${r}`, overFetch, calls);
+        rpc.fetchCallsPerSec.push(u.perSec);
+        rpc.fetchP50Ms.push(u.p50);
+      };
+      if (r % 2 === 0) {
+        await runWsplex();
+        await runFetch();
+      } else {
+        await runFetch();
+        await runWsplex();
+      }
+      rpc.bidiPerSec.push(await bidi(calls));
+    }
+    Object.assign(out, rpc);
+    // The timer's resolution: 5 µs when the page is cross-origin isolated,
+    // 100 µs otherwise.
+    out.crossOriginIsolated = globalThis.crossOriginIsolated;
     s.close();
     return out;
   }, wsURL);
