@@ -45,7 +45,13 @@ func TestNode(t *testing.T) {
 	for _, f := range files {
 		args = append(args, filepath.Join("dist", "test", filepath.Base(f)))
 	}
-	out := jsinterop.Node(t, []string{"WSPLEX_URL=" + strings.Replace(srv.URL, "http://", "ws://", 1) + "/wsplex"}, args...)
+	restart := startRestartable(t)
+	out := jsinterop.Node(t, []string{
+		"WSPLEX_URL=" + strings.Replace(srv.URL, "http://", "ws://", 1) + "/wsplex",
+		// A server the tests may kill and start again (POST WSPLEX_RESTART_URL).
+		"WSPLEX_RESTARTABLE_URL=ws://" + restart.addr + "/wsplex",
+		"WSPLEX_RESTART_URL=" + restart.control(t).URL + "/restart",
+	}, args...)
 	t.Logf("%s", out)
 	jsinterop.CheckNoneSkipped(t, out)
 }

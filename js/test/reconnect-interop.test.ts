@@ -84,3 +84,39 @@ test("connect-es calls through a Reconnector fail with unavailable while it wait
   await r.session();
   assert.equal((await client.ping({ number: 3n })).number, 3n);
 });
+
+const restartableURL = process.env.WSPLEX_RESTARTABLE_URL;
+const restartURL = process.env.WSPLEX_RESTART_URL;
+
+test("a server killed and started again: the hook opens its stream again, and calls resume", { skip: restartURL ? false : skip || "no restartable server" }, async (t) => {
+  const echoes: Stream[] = [];
+  let second: (() => void) | undefined;
+  const r = new Reconnector(restartableURL!, {
+    WebSocket: WebSocket as unknown as WebSocketConstructor,
+    onlineTarget: null,
+    minDelay: 1,
+    maxDelay: 50,
+    async onConnect(s) {
+      echoes.push(await s.open("/echo"));
+      if (echoes.length === 2) second?.();
+    },
+  });
+  t.after(async () => {
+    r.close();
+    await r.done;
+  });
+  const client = createClient(PingService, createWsplexTransport(r));
+  const s1 = await r.session();
+  assert.equal((await client.ping({ number: 1n })).number, 1n);
+
+  const back = new Promise<void>((resolve) => (second = resolve));
+  const res = await fetch(restartURL!, { method: "POST" });
+  assert.equal(res.status, 200, await res.text());
+  await back;
+  assert.ok(s1.error, "the first session ended with its server");
+  const s2 = await r.session();
+  assert.notEqual(s2, s1);
+  await echoes[1]!.send(StringValueSchema, create(StringValueSchema, { value: "after the restart" }));
+  assert.equal((await echoes[1]!.receive(StringValueSchema))?.value, "after the restart");
+  assert.equal((await client.ping({ number: 2n })).number, 2n);
+});
