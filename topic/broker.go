@@ -66,7 +66,9 @@ type Broker interface {
 	// With since nil, delivery starts with the next message published, and
 	// start is the topic's current position: its epoch and the offset of
 	// its last message (0 if it has none). With since set, the broker first
-	// delivers the messages its history holds after since, then new ones,
+	// delivers the messages its history holds after since, before
+	// Subscribe returns (a Hub does not count them against its
+	// subscriber's queue: the history's size bounds them), then new ones,
 	// and start is the position the first of them follows, the Prev of the
 	// first message delivered (the topic's current position when history
 	// holds nothing after since). So start equals *since exactly when

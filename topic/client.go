@@ -108,6 +108,9 @@ func Subscribe(ctx context.Context, sessions Sessions, topic string, opts *Subsc
 			if done {
 				return
 			}
+			if ctx.Err() == nil && sess.Err() != nil {
+				continue // the session ended: sessions gives the next, or says why not
+			}
 			if !retryable(ctx, err) {
 				yield(nil, err)
 				return

@@ -2,6 +2,7 @@ package topic
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"sync"
@@ -132,26 +133,33 @@ type subscription struct {
 	queue  []*Message
 	failed error // the broker ended the subscription
 	over   bool  // the queue overflowed
+	// replay is true while Broker.Subscribe runs and delivers history,
+	// which does not count against max: the broker bounds it. backlog is
+	// how much of it is still queued.
+	replay  bool
+	backlog int
 }
 
 func (q *subscription) deliver(m *Message, err error) {
 	q.mu.Lock()
-	overflow := false
 	switch {
 	case q.over || q.failed != nil:
 	case err != nil:
 		q.failed = err
-	case len(q.queue) == q.max:
-		q.over, q.queue, overflow = true, nil, true
+	case q.replay:
+		q.queue = append(q.queue, m)
+		q.backlog++
+	case len(q.queue)-q.backlog >= q.max:
+		q.over, q.queue = true, nil
+		// The writer may be blocked in a Send that waits for the
+		// subscriber's window: end the wait now. (Under q.mu, so that the
+		// writer, which clears the deadline once it sees q.over, clears it
+		// after.)
+		q.s.SetWriteDeadline(time.Now())
 	default:
 		q.queue = append(q.queue, m)
 	}
 	q.mu.Unlock()
-	if overflow {
-		// The writer may be blocked in a Send that waits for the
-		// subscriber's window: end the wait now.
-		q.s.SetWriteDeadline(time.Now())
-	}
 	select {
 	case q.wake <- struct{}{}:
 	default:
@@ -171,6 +179,7 @@ func (q *subscription) take(batch []*Message) ([]*Message, bool, error) {
 	batch = append(batch[:0], q.queue...)
 	clear(q.queue)
 	q.queue = q.queue[:0]
+	q.backlog = 0
 	return batch, q.over, q.failed
 }
 
@@ -179,8 +188,11 @@ func (h *Hub) serveSubscription(ctx context.Context, s *stream.Stream) error {
 	if err != nil {
 		return err
 	}
-	q := &subscription{s: s, max: h.queue, wake: make(chan struct{}, 1)}
+	q := &subscription{s: s, max: h.queue, wake: make(chan struct{}, 1), replay: true}
 	start, stop, err := h.broker.Subscribe(ctx, s.Name(), since, q.deliver)
+	q.mu.Lock()
+	q.replay = false
+	q.mu.Unlock()
 	if err != nil {
 		h.log.Warn("wsplex/topic: subscribe failed", "topic", s.Name(), "err", err)
 		return wsplex.Errorf(wsplex.CodeUnavailable, "topic %q: %v", s.Name(), err)
@@ -188,7 +200,20 @@ func (h *Hub) serveSubscription(ctx context.Context, s *stream.Stream) error {
 	defer stop()
 	h.subs.Add(1)
 	defer h.subs.Add(-1)
+	err = h.deliver(ctx, s, q, since, start)
+	if err != nil && q.overflowed() {
+		s.SetWriteDeadline(time.Time{}) // set by deliver; the status must leave
+		h.overflows.Add(1)
+		h.log.Warn("wsplex/topic: subscriber too slow, subscription ended", "topic", s.Name(),
+			"queue", h.queue, "remote", s.RemoteAddr().String())
+		return wsplex.Errorf(wsplex.CodeResourceExhausted, "subscriber too slow: more than %d messages waiting", h.queue)
+	}
+	return err
+}
 
+// deliver answers the subscription's open and writes its events until it
+// ends.
+func (h *Hub) deliver(ctx context.Context, s *stream.Stream, q *subscription, since *Position, start Position) error {
 	pos := start
 	if since != nil {
 		pos = *since
@@ -212,27 +237,18 @@ func (h *Hub) serveSubscription(ctx context.Context, s *stream.Stream) error {
 			return err
 		}
 	}
-	overflow := func() error {
-		h.overflows.Add(1)
-		h.log.Warn("wsplex/topic: subscriber too slow, subscription ended", "topic", s.Name(),
-			"queue", h.queue, "remote", s.RemoteAddr().String())
-		return wsplex.Errorf(wsplex.CodeResourceExhausted, "subscriber too slow: more than %d messages waiting", h.queue)
-	}
 	var batch []*Message
 	for {
 		var over bool
-		batch, over, err = q.take(batch)
+		var failed error
+		batch, over, failed = q.take(batch)
 		if over {
-			return overflow()
+			return errOverflow
 		}
 		if len(batch) > 0 {
 			s.Hold()
 			for _, m := range batch {
 				if err := send(m); err != nil {
-					if q.overflowed() {
-						s.SetWriteDeadline(time.Time{})
-						return overflow()
-					}
 					return err
 				}
 			}
@@ -240,9 +256,9 @@ func (h *Hub) serveSubscription(ctx context.Context, s *stream.Stream) error {
 			clear(batch)
 			continue
 		}
-		if err != nil {
-			h.log.Warn("wsplex/topic: broker ended subscription", "topic", s.Name(), "err", err)
-			return wsplex.Errorf(wsplex.CodeUnavailable, "topic %q: %v", s.Name(), err)
+		if failed != nil {
+			h.log.Warn("wsplex/topic: broker ended subscription", "topic", s.Name(), "err", failed)
+			return wsplex.Errorf(wsplex.CodeUnavailable, "topic %q: %v", s.Name(), failed)
 		}
 		select {
 		case <-q.wake:
@@ -251,6 +267,8 @@ func (h *Hub) serveSubscription(ctx context.Context, s *stream.Stream) error {
 		}
 	}
 }
+
+var errOverflow = errors.New("queue overflowed")
 
 func (h *Hub) servePublisher(ctx context.Context, s *stream.Stream) error {
 	if h.allowPublish == nil {
