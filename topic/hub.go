@@ -169,13 +169,15 @@ func (q *subscription) deliver(m *Message, err error) {
 	}
 }
 
-// take moves the queued messages into batch, which it returns.
+// overflowed reports whether the queue overflowed.
 func (q *subscription) overflowed() bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return q.over
 }
 
+// take moves the queued messages into batch, which it returns, with
+// whether the queue overflowed and why the broker ended the subscription.
 func (q *subscription) take(batch []*Message) ([]*Message, bool, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()

@@ -524,3 +524,40 @@ func TestHubSubscribe(t *testing.T) {
 		t.Fatalf("History of an empty topic: %d, %v, %v", len(msgs), last, err)
 	}
 }
+
+// TestSubscribedFromNow subscribes without a position: Subscribed says
+// when the subscription stands, after which every message arrives.
+func TestSubscribedFromNow(t *testing.T) {
+	srv := newServer(t, nil)
+	publish(t, srv.hub, "/t/1", "before")
+	ready := make(chan topic.Position, 1)
+	next := subscribe(t, t.Context(), topic.OneSession(srv.Dial(t, nil)), "/t/1", &topic.SubscribeOptions{
+		Subscribed: func(p topic.Position) { ready <- p },
+	})
+	// The iterator runs when pulled: pull in the background until ready.
+	got := make(chan []*topic.Event, 1)
+	go func() {
+		evs := []*topic.Event{}
+		for len(evs) < 2 {
+			ev, err, ok := next()
+			if !ok || err != nil {
+				break
+			}
+			evs = append(evs, ev)
+		}
+		got <- evs
+	}()
+	var start topic.Position
+	select {
+	case start = <-ready:
+	case <-time.After(guard):
+		t.Fatal("never subscribed")
+	}
+	if start.Offset != 1 {
+		t.Fatalf("subscribed at %v, want offset 1", start)
+	}
+	publish(t, srv.hub, "/t/1", "a", "b")
+	if s := texts(t, <-got); s != "a b" {
+		t.Fatalf("got %q", s)
+	}
+}
