@@ -68,9 +68,10 @@ type Process struct {
 	done  chan struct{}
 }
 
-// start runs the process and waits until it prints a line containing
-// ready, or fails t with what it printed.
-func start(t testing.TB, name string, args []string, ready string) *Process {
+// StartProcess runs the program name with args and waits until it prints
+// a line containing ready, or fails t with what it printed. The process
+// stops when the test ends, if it was not stopped before.
+func StartProcess(t testing.TB, name string, args []string, ready string) *Process {
 	t.Helper()
 	p := &Process{t: t, name: name, args: args, ready: ready}
 	p.Start()
@@ -200,7 +201,7 @@ func StartTinyproxy(t testing.TB, c TinyproxyConfig) *Tinyproxy {
 		fmt.Fprintf(&conf, "ConnectPort %d\n", p)
 	}
 	path := writeFile(t, "tinyproxy.conf", conf.String())
-	p := start(t, bin, []string{"-d", "-c", path}, "Accepting connections")
+	p := StartProcess(t, bin, []string{"-d", "-c", path}, "Accepting connections")
 	return &Tinyproxy{Process: p, Addr: addr}
 }
 
@@ -243,7 +244,7 @@ socks pass {
 `, host, port, user)
 	path := writeFile(t, "danted.conf", conf)
 	pid := filepath.Join(filepath.Dir(path), "danted.pid")
-	p := start(t, bin, []string{"-f", path, "-N", "1", "-p", pid}, "running")
+	p := StartProcess(t, bin, []string{"-f", path, "-N", "1", "-p", pid}, "running")
 	return &Dante{Process: p, Addr: addr}
 }
 
@@ -292,7 +293,7 @@ func StartNginx(t testing.TB, block string, stream bool, files ...File) *Nginx {
 	if err := os.WriteFile(path, []byte(conf.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	p := start(t, bin, []string{"-p", dir, "-c", path, "-e", "stderr", "-g", "daemon off;"}, "start worker process")
+	p := StartProcess(t, bin, []string{"-p", dir, "-c", path, "-e", "stderr", "-g", "daemon off;"}, "start worker process")
 	return &Nginx{Process: p, Dir: dir}
 }
 
