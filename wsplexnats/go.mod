@@ -5,6 +5,7 @@ go 1.26.0
 replace github.com/wsplex/wsplex => ../
 
 require (
+	connectrpc.com/connect/v2 v2.0.2
 	github.com/nats-io/nats-server/v2 v2.15.2
 	github.com/nats-io/nats.go v1.55.0
 	github.com/wsplex/wsplex v0.0.0
