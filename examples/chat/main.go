@@ -17,6 +17,14 @@
 //
 //	go run ./examples/chat -listen 127.0.0.1:8080
 //
+// Rooms are topics (package topic): with the in-process broker, as here,
+// one server holds them; wsplexnats/examples/chat runs the same server on
+// NATS, and
+//
+//	bash wsplexnats/examples/chat/cluster.sh
+//
+// runs three of them behind nginx, one chat.
+//
 // The code in gen/ is generated from proto/ by protoc-gen-go and
 // protoc-gen-connect-go, and the page's by protoc-gen-es (bash .ci/generate).
 package main
