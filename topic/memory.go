@@ -199,9 +199,17 @@ func (b *MemoryBroker) Subscribe(ctx context.Context, topic string, since *Posit
 	var once sync.Once
 	stop := func() {
 		once.Do(func() {
+			b.mu.Lock()
 			t.mu.Lock()
 			delete(t.subs, s)
+			if len(t.subs) == 0 && len(t.hist) == 0 && !t.gone {
+				// Forget it now, not at the next sweep: subscribing to names
+				// that never see a message must not pile up topics.
+				t.gone = true
+				delete(b.topics, topic)
+			}
 			t.mu.Unlock()
+			b.mu.Unlock()
 		})
 	}
 	return start, stop, nil

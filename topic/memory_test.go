@@ -115,3 +115,23 @@ func TestBackoff(t *testing.T) {
 		}
 	}
 }
+
+// TestMemoryForgetsUnusedTopics checks that subscribing to a name that
+// never sees a message leaves nothing behind once unsubscribed.
+func TestMemoryForgetsUnusedTopics(t *testing.T) {
+	b := NewMemoryBroker(nil)
+	for i := range 100 {
+		_, stop, err := b.Subscribe(context.Background(), "/x/"+string(rune('a'+i%26))+string(rune('0'+i/26)), nil, func(*Message, error) {})
+		if err != nil {
+			t.Fatal(err)
+		}
+		stop()
+	}
+	b.Publish(context.Background(), "/kept", nil)
+	b.mu.Lock()
+	n := len(b.topics)
+	b.mu.Unlock()
+	if n != 1 {
+		t.Fatalf("%d topics kept, want 1", n)
+	}
+}
