@@ -6,6 +6,7 @@ package mux_test
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"io"
 	"log/slog"
@@ -354,6 +355,62 @@ func TestWindowGrowsForBulkStream(t *testing.T) {
 	}
 	if w := b.Window(); w <= 256<<10 || w > 4<<20 {
 		t.Fatalf("the stream's window is %d, want it grown past 256 KiB, up to 4 MiB", w)
+	}
+}
+
+// A peer that reads Window Updates late, as a browser's page does behind
+// its own work, keeps much of the window in flight, so the receiver never
+// sees it nearly used up; the Ping sent with a Window Update measures what
+// arrives in one round trip, and the window grows to cover it.
+func TestWindowGrowsToWhatArrivesInARoundTrip(t *testing.T) {
+	peer, server := rawServer(t, nil)
+	f := plextest.Frame
+	peer.WS.SetReadDeadline(time.Now().Add(guard))
+	peer.Send(f(plextest.TypeWindow, plextest.FlagSYN, 1, 0))
+	st := accept(t, server)
+	go io.Copy(io.Discard, st)
+	chunk := make([]byte, 32<<10)
+	send := func(n int) { // n chunks, 32 KiB each
+		for range n {
+			if err := peer.Send(f(plextest.TypeData, 0, 1, uint32(len(chunk)), chunk...)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// 160 KiB of the 256 KiB window: the reader's consumption makes a
+	// grant due while 96 KiB or more of the window is unused.
+	send(5)
+	var ping uint32
+	for ping == 0 {
+		hdr, _, err := peer.ReadFrame()
+		if err != nil {
+			t.Fatalf("waiting for a Ping with the Window Update: %v", err)
+		}
+		if hdr[1] == plextest.TypePing && hdr[3] == plextest.FlagSYN {
+			ping = binary.BigEndian.Uint32(hdr[8:])
+		}
+	}
+	if w := st.Window(); w != 256<<10 {
+		t.Fatalf("window %d before the round trip ends, want 256 KiB", w)
+	}
+	// Another 160 KiB arrives before the answer: over half the window.
+	send(5)
+	// The answer, then a Ping of the peer's own: its answer comes once the
+	// session has handled the first.
+	peer.Send(f(plextest.TypePing, plextest.FlagACK, 0, ping), f(plextest.TypePing, plextest.FlagSYN, 0, ping+1))
+	for {
+		hdr, _, err := peer.ReadFrame()
+		if err != nil {
+			t.Fatalf("waiting for the answer to the peer's Ping: %v", err)
+		}
+		if hdr[1] == plextest.TypePing && hdr[3] == plextest.FlagACK && binary.BigEndian.Uint32(hdr[8:]) == ping+1 {
+			break
+		}
+	}
+	// The round trip saw the second 160 KiB (and the first's last chunk if
+	// it arrived after the grant).
+	if w := st.Window(); w < 320<<10 {
+		t.Fatalf("window %d, want at least twice the 160 KiB that arrived in the round trip", w)
 	}
 }
 

@@ -66,6 +66,8 @@ type Session struct {
 	protoErr    error  // how the peer broke the protocol
 	open        int    // streams handed out and not yet closed
 	changed     chan struct{}
+
+	rtt rttSample // the round trip being measured (window.go)
 }
 
 // wsConn is what a Session needs of its WebSocket.
@@ -206,10 +208,13 @@ func (s *Session) handle(h *header) (pass bool, err error) {
 	case typeData, typeWindow:
 		return s.handleStream(h)
 	case typePing:
-		if h.flags()&flagSYN != 0 {
+		switch fl := h.flags(); {
+		case fl&flagSYN != 0:
 			s.out.ping(h.length())
+		case fl&flagACK != 0:
+			s.pingAnswered(h.length())
 		}
-		return false, nil // this side sends no pings, so answers are stray
+		return false, nil
 	case typeGoAway:
 		if code := h.length(); code != goAwayNormal {
 			s.mu.Lock()
@@ -271,6 +276,9 @@ func (s *Session) handleStream(h *header) (bool, error) {
 		}
 		st.allow -= uint32(body)
 		keep := !st.discarding() && st.peerReset() == nil && !st.has(remoteFIN)
+		if keep {
+			s.sampleData(st, uint32(body))
+		}
 		if keep && s.held+int64(chunkCost(int(body))) > s.budget {
 			// The peer keeps within each stream's window but not within the
 			// session's: this stream gives way.

@@ -323,6 +323,7 @@ func (s *Stream) grant() bool {
 		s.allow += delta
 		s.account()
 		sess.out.control(makeHeader(typeWindow, 0, s.id, delta), nil)
+		sess.sampleWindow(s)
 	}
 	return s.open() >= demand
 }

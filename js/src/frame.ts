@@ -51,14 +51,19 @@ export class ProtocolError extends Error {
 /** encodeFrame returns a frame's bytes: the header, then body if any. */
 export function encodeFrame(h: Header, body?: Uint8Array): Uint8Array {
   const out = new Uint8Array(HEADER_SIZE + (body?.length ?? 0));
-  const v = new DataView(out.buffer);
+  writeHeader(out, { ...h, length: body ? body.length : h.length });
+  if (body) out.set(body, HEADER_SIZE);
+  return out;
+}
+
+/** writeHeader writes h into the first HEADER_SIZE bytes of out. */
+export function writeHeader(out: Uint8Array, h: Header): void {
+  const v = new DataView(out.buffer, out.byteOffset, HEADER_SIZE);
   v.setUint8(0, 0);
   v.setUint8(1, h.type);
   v.setUint16(2, h.flags);
   v.setUint32(4, h.streamID);
-  v.setUint32(8, body ? body.length : h.length);
-  if (body) out.set(body, HEADER_SIZE);
-  return out;
+  v.setUint32(8, h.length);
 }
 
 /**

@@ -17,6 +17,7 @@ import {
   TYPE_RESET,
   TYPE_WINDOW_UPDATE,
   encodeFrame,
+  writeHeader,
   type Frame,
 } from "./frame.js";
 import {
@@ -76,7 +77,8 @@ export interface SessionOptions {
    * Writes wait while the WebSocket holds more than this many bytes
    * unsent (its bufferedAmount), until it holds half as many: a page that
    * writes faster than the network takes cannot buffer without bound.
-   * Default 1 MiB.
+   * Default 1 MiB. Above an eighth of it (at most 128 KiB), a write
+   * resolves one turn of the event loop after it queued its data.
    */
   maxBufferedAmount?: number;
 }
@@ -107,6 +109,7 @@ const DRAIN_POLL = 4; // ms between looks at a congested WebSocket's bufferedAmo
 const GO_AWAY_PROTOCOL_ERROR = 1;
 const MAX_PONGS = 16; // Ping answers that may wait (SPEC.md §4.6)
 const MAX_MESSAGE_SIZE = 1 << 20; // the Go server's default ReadLimit
+const MAX_SOFT_BUFFERED = 128 * 1024; // see Session.backlogged
 
 /** tokenProtocol returns the subprotocol that carries token (SPEC.md §2.1). */
 export function tokenProtocol(token: string): string {
@@ -176,6 +179,7 @@ export class Session implements StreamHost {
   private readonly maxServerStreams: number;
   private serverStreams = 0;
   private readonly maxBuffered: number;
+  private readonly softBuffered: number;
   private drain: Promise<void> | undefined; // settles when the WebSocket has drained
   private ended: WsplexError | undefined;
   private readonly pings = new Map<number, { resolve: () => void; reject: (e: WsplexError) => void }>();
@@ -207,6 +211,7 @@ export class Session implements StreamHost {
     this.openTimeout = opts.openTimeout ?? 10_000;
     this.maxServerStreams = opts.maxServerStreams ?? 100;
     this.maxBuffered = opts.maxBufferedAmount ?? 1 << 20;
+    this.softBuffered = Math.min(this.maxBuffered / 8, MAX_SOFT_BUFFERED);
     this.goAway = new Promise((resolve) => (this.resolveGoAway = resolve));
     this.maxFrameBody = Math.min(Math.max(opts.messageSize ?? 128 * 1024, 1024), MAX_MESSAGE_SIZE) - HEADER_SIZE;
     this.reader = new FrameReader(this.windowSize);
@@ -402,9 +407,39 @@ export class Session implements StreamHost {
     return this.drain;
   }
 
-  /** @internal */
-  sendData(s: Stream, data: Uint8Array): void {
-    this.sendFrame({ type: TYPE_DATA, flags: 0, streamID: s.id, length: data.length }, data);
+  /**
+   * @internal backlogged reports whether the WebSocket holds more than a
+   * little unsent, so that a write lets the event loop turn (nextTask)
+   * before it resolves. A browser moves what a page sent towards the
+   * network in tasks of the page's own thread, a pipe of about 128 KiB at
+   * a time: a loop of awaited sends that nothing makes wait runs as one
+   * task, leaving the network idle once the pipe is full, and then sends
+   * nothing while the network drains what it queued. A turn per write
+   * lets the two overlap.
+   */
+  backlogged(): boolean {
+    return !this.ended && (this.ws.bufferedAmount ?? 0) > this.softBuffered;
+  }
+
+  /** @internal nextTask settles in a later task of the event loop. */
+  nextTask(): Promise<void> {
+    return nextTask();
+  }
+
+  /**
+   * @internal sendData sends a Data frame whose body is the
+   * concatenation of parts, copied once, straight into the frame.
+   */
+  sendData(s: Stream, parts: Uint8Array[], length: number): void {
+    if (this.ended) return;
+    const out = new Uint8Array(HEADER_SIZE + length);
+    writeHeader(out, { type: TYPE_DATA, flags: 0, streamID: s.id, length });
+    let off = HEADER_SIZE;
+    for (const p of parts) {
+      out.set(p, off);
+      off += p.length;
+    }
+    this.ws.send(out);
   }
 
   /** @internal */
@@ -692,6 +727,30 @@ function encodeAnswer(st: Status | undefined, md: Metadata): { bytes: Uint8Array
   const refused = status(Code.INTERNAL, `response metadata too large: answer of ${out.length} bytes exceeds ${MAX_HEADER_SIZE}`);
   return { bytes: answer(refused, new Map()), refused };
 }
+
+/**
+ * nextTask settles in a later task of the event loop, after those already
+ * queued, such as the WebSocket's own: setImmediate in Node, a
+ * MessageChannel message in browsers (setTimeout would wait 4 ms once
+ * nested).
+ */
+const nextTask: () => Promise<void> =
+  typeof setImmediate === "function"
+    ? () => new Promise((resolve) => setImmediate(resolve))
+    : (() => {
+        let port: MessagePort | undefined;
+        const waiting: (() => void)[] = [];
+        return () =>
+          new Promise<void>((resolve) => {
+            if (!port) {
+              const ch = new MessageChannel();
+              ch.port1.onmessage = () => waiting.shift()?.();
+              port = ch.port2;
+            }
+            waiting.push(resolve);
+            port.postMessage(null);
+          });
+      })();
 
 function closeError(code: number, reason: string): WsplexError {
   if (code === 1000 || code === 1001) {

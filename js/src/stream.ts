@@ -17,8 +17,8 @@ export interface StreamLimits {
  * carries it.
  */
 export interface StreamHost {
-  /** Sends up to n bytes of data, at most the send window; resolves when queued. */
-  sendData(s: Stream, data: Uint8Array): void;
+  /** Sends a Data frame of length bytes, the concatenation of parts; at most the send window. */
+  sendData(s: Stream, parts: Uint8Array[], length: number): void;
   sendFIN(s: Stream): void;
   sendReset(s: Stream, st: Status): void;
   /** The application consumed n bytes: the peer may send more. */
@@ -28,6 +28,9 @@ export interface StreamHost {
   /** Whether the WebSocket holds too much unsent: writes wait for drained. */
   congested(): boolean;
   drained(): Promise<void>;
+  /** Whether the WebSocket holds enough unsent that a write should wait for nextTask. */
+  backlogged(): boolean;
+  nextTask(): Promise<void>;
 }
 
 /**
@@ -164,7 +167,7 @@ export class Stream {
     for (let off = 0; off < bytes.length; ) {
       const n = Math.min(bytes.length - off, this.host.maxFrameBody);
       this.sendWindow = Math.max(0, this.sendWindow - n);
-      this.host.sendData(this, bytes.subarray(off, off + n));
+      this.host.sendData(this, [bytes.subarray(off, off + n)], n);
       off += n;
     }
     if (refused) this.reset(refused.code, refused.message);
@@ -605,12 +608,25 @@ export class Stream {
   /**
    * write sends bytes, waiting while the peer's window is full (a peer
    * that does not read makes write wait) and while the WebSocket holds
-   * more than SessionOptions.maxBufferedAmount unsent.
+   * more than SessionOptions.maxBufferedAmount unsent. What it does not
+   * wait for is queued before it returns its promise.
    */
   async write(data: Uint8Array): Promise<void> {
+    await this.writeParts([data]);
+  }
+
+  /**
+   * writeParts writes the concatenation of parts, as write does, without
+   * joining them first: each frame copies its share of them once.
+   */
+  private async writeParts(parts: Uint8Array[]): Promise<void> {
     this.answerNow(undefined);
+    let left = 0;
+    for (const p of parts) left += p.length;
+    const total = left;
+    let i = 0; // parts[i] from off on is what is left
     let off = 0;
-    while (off < data.length) {
+    while (left > 0) {
       const err = this.writeError();
       if (err) throw err;
       if (this.sendWindow === 0) {
@@ -621,13 +637,29 @@ export class Stream {
         await this.host.drained();
         continue;
       }
-      const n = Math.min(data.length - off, this.sendWindow, this.host.maxFrameBody);
+      const n = Math.min(left, this.sendWindow, this.host.maxFrameBody);
+      const frame: Uint8Array[] = [];
+      for (let k = n; k > 0; ) {
+        const p = parts[i]!;
+        const m = Math.min(p.length - off, k);
+        frame.push(m === p.length ? p : p.subarray(off, off + m));
+        k -= m;
+        off += m;
+        if (off === p.length) {
+          i++;
+          off = 0;
+        }
+      }
       this.sendWindow -= n;
-      this.host.sendData(this, data.subarray(off, off + n));
-      off += n;
+      this.host.sendData(this, frame, n);
+      left -= n;
     }
     const err = this.writeError();
-    if (err && data.length === 0) throw err;
+    if (err && total === 0) throw err;
+    // All of it is queued. A caller that awaits each write would queue
+    // the next at once, in the same task; while the WebSocket holds a
+    // backlog, let the event loop turn first (Session.backlogged).
+    if (this.host.backlogged()) await this.host.nextTask();
   }
 
   /** send writes one length-delimited message. */
@@ -643,7 +675,7 @@ export class Stream {
     if (body.length > this.limits.maxMessageSize) {
       throw new WsplexError(Code.RESOURCE_EXHAUSTED, `message of ${body.length} bytes exceeds the ${this.limits.maxMessageSize}-byte limit`);
     }
-    await this.write(delimit(body));
+    await this.writeParts([new BinaryWriter().uint32(body.length).finish(), body]);
   }
 
   /**
@@ -780,12 +812,3 @@ interface Answering {
 /** Bodies under SMALL bytes are packed into TAIL_SIZE buffers. */
 const SMALL = 1024;
 const TAIL_SIZE = 16 * 1024;
-
-/** delimit prefixes an encoded message with its length, as a varint. */
-function delimit(body: Uint8Array): Uint8Array {
-  const prefix = new BinaryWriter().uint32(body.length).finish();
-  const out = new Uint8Array(prefix.length + body.length);
-  out.set(prefix);
-  out.set(body, prefix.length);
-  return out;
-}
