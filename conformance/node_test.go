@@ -61,7 +61,7 @@ func TestNodeConformance(t *testing.T) {
 	}
 
 	cmd := exec.CommandContext(t.Context(), filepath.Join(bin, "connectconformance"),
-		"--mode", "client", "--conf", "node-client-config.yaml", "--known-failing", "@node-client-known-failing.txt",
+		"--mode", "client", "--conf", "node-client-config.yaml",
 		"--", node, client, filepath.Join(bin, "wsplexgateway"))
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out

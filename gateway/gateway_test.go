@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -381,6 +382,59 @@ func TestHeadersAndTrailers(t *testing.T) {
 			if !errors.Is(err, io.EOF) || info.ResponseTrailer().Get("x-sent") != "2" {
 				t.Errorf("end %v, trailers %v", err, info.ResponseTrailer())
 			}
+		})
+	}
+}
+
+// A gRPC or gRPC-Web "trailers-only" response carries the status and the
+// call's metadata in one header block: the caller gets the block as both
+// the response headers and the trailers, as connect-go reports it
+// (SPEC.md §13.6), in every call shape, without the protocol's own keys.
+func TestTrailersOnly(t *testing.T) {
+	url := serveHTTP(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", r.Header.Get("Content-Type"))
+		w.Header()["X-Custom-Trailer"] = []string{"bing", "quuz"}
+		w.Header().Set("Grpc-Status", "9")
+		w.Header().Set("Grpc-Message", "error")
+		w.WriteHeader(http.StatusOK)
+	}))
+	for _, m := range modes {
+		if !strings.HasPrefix(m.name, "grpc") {
+			continue // Connect has no trailers-only response
+		}
+		t.Run(m.name, func(t *testing.T) {
+			client := pingClient(dialGateway(t, gateway.To(gateway.NewTransport(httpClient(t, m.h2c), url, m.options...)), nil), nil)
+			check := func(what string, info *connect.CallInfo, err error) {
+				t.Helper()
+				if ce, ok := errors.AsType[*connect.Error](err); !ok || ce.Code() != connect.CodeFailedPrecondition || ce.Message() != "error" {
+					t.Errorf("%s: %v", what, err)
+				}
+				for _, h := range []*connect.Header{info.ResponseHeader(), info.ResponseTrailer()} {
+					var keys []string
+					for k := range h.All() {
+						keys = append(keys, k)
+					}
+					if got := h.Values("x-custom-trailer"); len(keys) != 1 || !slices.Equal(got, []string{"bing", "quuz"}) {
+						t.Errorf("%s: headers %v, trailers %v; want x-custom-trailer [bing quuz] in both, alone",
+							what, info.ResponseHeader(), info.ResponseTrailer())
+					}
+				}
+			}
+			ctx, info := connect.NewClientContext(t.Context())
+			_, err := client.Ping(ctx, &pingv1.PingRequest{})
+			check("unary", info, err)
+
+			ctx, info = connect.NewClientContext(t.Context())
+			up, err := client.CountUp(ctx, &pingv1.CountUpRequest{Number: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer up.Close()
+			for err == nil {
+				_, err = up.Receive()
+			}
+			check("server streaming", info, err)
 		})
 	}
 }

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"io"
 	"iter"
+	"math/rand/v2"
 	"net"
+	"time"
 
 	"github.com/wsplex/wsplex"
 	"github.com/wsplex/wsplex/mux"
@@ -69,6 +71,11 @@ type SubscribeOptions struct {
 	// Stream configures the subscription's stream, such as the largest
 	// message it accepts.
 	Stream stream.Options
+	// Subscribed, if set, is called each time the server accepts the
+	// subscription, the first time and after each resume, with the
+	// subscriber's position then: from that moment every message
+	// published reaches the loop.
+	Subscribed func(Position)
 }
 
 // Subscribe subscribes to topic and yields its events until the loop
@@ -90,6 +97,7 @@ func Subscribe(ctx context.Context, sessions Sessions, topic string, opts *Subsc
 	}
 	return func(yield func(*Event, error) bool) {
 		var pos *Position
+		failures := 0
 		if o.Since != nil {
 			p := *o.Since
 			pos = &p
@@ -104,6 +112,10 @@ func Subscribe(ctx context.Context, sessions Sessions, topic string, opts *Subsc
 				yield(nil, err)
 				return
 			}
+			var before Position
+			if pos != nil {
+				before = *pos
+			}
 			done, err := subscribeOnce(ctx, sess, topic, &o, &pos, yield)
 			if done {
 				return
@@ -115,6 +127,21 @@ func Subscribe(ctx context.Context, sessions Sessions, topic string, opts *Subsc
 				yield(nil, err)
 				return
 			}
+			// The server ended the subscription. Resume at once if it made
+			// progress; otherwise wait, longer each time, so that a server
+			// that keeps failing is not hammered.
+			if pos != nil && *pos != before {
+				failures = 0
+			}
+			if wait := backoff(failures); wait > 0 {
+				t := time.NewTimer(wait)
+				select {
+				case <-t.C:
+				case <-ctx.Done():
+					t.Stop()
+				}
+			}
+			failures++
 		}
 	}
 }
@@ -163,6 +190,9 @@ func subscribeOnce(ctx context.Context, sess *mux.Session, topic string, o *Subs
 		return false, wsplex.Errorf(wsplex.CodeInternal, "subscription to %q answered without a position", topic)
 	}
 	*pos = start
+	if o.Subscribed != nil {
+		o.Subscribed(*start)
+	}
 	var ev wsplexv1.TopicEvent
 	for {
 		ev.Reset()
@@ -241,3 +271,14 @@ func (p *Publisher) Publish(m proto.Message) (Position, error) {
 
 // Close ends the publish stream.
 func (p *Publisher) Close() error { return p.s.Close() }
+
+// backoff returns the wait before resubscribing after n failures in a row
+// without progress: none after the first, then random up to 10 ms·2ⁿ,
+// capped at 5 s.
+func backoff(n int) time.Duration {
+	if n == 0 {
+		return 0
+	}
+	bound := 10 * time.Millisecond << min(n, 9)
+	return rand.N(min(bound, 5*time.Second))
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"iter"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -155,7 +156,9 @@ func (q *subscription) deliver(m *Message, err error) {
 		// subscriber's window: end the wait now. (Under q.mu, so that the
 		// writer, which clears the deadline once it sees q.over, clears it
 		// after.)
-		q.s.SetWriteDeadline(time.Now())
+		if q.s != nil {
+			q.s.SetWriteDeadline(time.Now())
+		}
 	default:
 		q.queue = append(q.queue, m)
 	}
@@ -166,13 +169,15 @@ func (q *subscription) deliver(m *Message, err error) {
 	}
 }
 
-// take moves the queued messages into batch, which it returns.
+// overflowed reports whether the queue overflowed.
 func (q *subscription) overflowed() bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return q.over
 }
 
+// take moves the queued messages into batch, which it returns, with
+// whether the queue overflowed and why the broker ended the subscription.
 func (q *subscription) take(batch []*Message) ([]*Message, bool, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -183,57 +188,44 @@ func (q *subscription) take(batch []*Message) ([]*Message, bool, error) {
 	return batch, q.over, q.failed
 }
 
-func (h *Hub) serveSubscription(ctx context.Context, s *stream.Stream) error {
-	since, err := position(s.Metadata())
-	if err != nil {
-		return err
-	}
-	q := &subscription{s: s, max: h.queue, wake: make(chan struct{}, 1), replay: true}
-	start, stop, err := h.broker.Subscribe(ctx, s.Name(), since, q.deliver)
+// subscribe subscribes q to topic name through the broker.
+func (h *Hub) subscribe(ctx context.Context, name string, since *Position, q *subscription) (Position, func(), error) {
+	q.max, q.wake, q.replay = h.queue, make(chan struct{}, 1), true
+	start, stop, err := h.broker.Subscribe(ctx, name, since, q.deliver)
 	q.mu.Lock()
 	q.replay = false
 	q.mu.Unlock()
 	if err != nil {
-		h.log.Warn("wsplex/topic: subscribe failed", "topic", s.Name(), "err", err)
-		return wsplex.Errorf(wsplex.CodeUnavailable, "topic %q: %v", s.Name(), err)
+		h.log.Warn("wsplex/topic: subscribe failed", "topic", name, "err", err)
+		return Position{}, nil, wsplex.Errorf(wsplex.CodeUnavailable, "topic %q: %v", name, err)
 	}
-	defer stop()
 	h.subs.Add(1)
-	defer h.subs.Add(-1)
-	err = h.deliver(ctx, s, q, since, start)
-	if err != nil && q.overflowed() {
-		s.SetWriteDeadline(time.Time{}) // set by deliver; the status must leave
-		h.overflows.Add(1)
-		h.log.Warn("wsplex/topic: subscriber too slow, subscription ended", "topic", s.Name(),
-			"queue", h.queue, "remote", s.RemoteAddr().String())
-		return wsplex.Errorf(wsplex.CodeResourceExhausted, "subscriber too slow: more than %d messages waiting", h.queue)
-	}
-	return err
+	return start, func() { stop(); h.subs.Add(-1) }, nil
 }
 
-// deliver answers the subscription's open and writes its events until it
-// ends.
-func (h *Hub) deliver(ctx context.Context, s *stream.Stream, q *subscription, since *Position, start Position) error {
-	pos := start
-	if since != nil {
-		pos = *since
-	}
-	setPosition(s.ResponseMetadata(), pos)
-	if err := s.Respond(); err != nil {
-		return err
-	}
-	send := func(m *Message) error {
-		if m.Epoch != pos.Epoch || m.Prev != pos.Offset {
-			if err := s.Send(gapEvent(Position{Epoch: m.Epoch, Offset: m.Prev})); err != nil {
-				return err
-			}
-		}
-		pos = m.Position
-		return s.SendBytes(m.encoded())
-	}
+// overflowed counts and logs an overflow and returns its status.
+func (h *Hub) overflowed(name string, attrs ...any) error {
+	h.overflows.Add(1)
+	h.log.Warn("wsplex/topic: subscriber too slow, subscription ended",
+		append([]any{"topic", name, "queue", h.queue}, attrs...)...)
+	return wsplex.Errorf(wsplex.CodeResourceExhausted, "subscriber too slow: more than %d messages waiting", h.queue)
+}
+
+// relay is where a subscription's events go: a subscriber's stream, or
+// the loop body of Hub.Subscribe.
+type relay interface {
+	gap(Position) error
+	message(*Message) error
+	// batch brackets a run of events that may leave together.
+	batch(begin bool)
+}
+
+// run relays q's events to r, starting at the subscriber's position pos
+// (since, or start without since), until ctx ends or a write fails.
+func (h *Hub) run(ctx context.Context, name string, q *subscription, pos, start Position, r relay) error {
 	if pos != start {
 		pos = start
-		if err := s.Send(gapEvent(start)); err != nil {
+		if err := r.gap(start); err != nil {
 			return err
 		}
 	}
@@ -246,19 +238,25 @@ func (h *Hub) deliver(ctx context.Context, s *stream.Stream, q *subscription, si
 			return errOverflow
 		}
 		if len(batch) > 0 {
-			s.Hold()
+			r.batch(true)
 			for _, m := range batch {
-				if err := send(m); err != nil {
+				if m.Epoch != pos.Epoch || m.Prev != pos.Offset {
+					if err := r.gap(Position{Epoch: m.Epoch, Offset: m.Prev}); err != nil {
+						return err
+					}
+				}
+				pos = m.Position
+				if err := r.message(m); err != nil {
 					return err
 				}
 			}
-			s.Flush()
+			r.batch(false)
 			clear(batch)
 			continue
 		}
 		if failed != nil {
-			h.log.Warn("wsplex/topic: broker ended subscription", "topic", s.Name(), "err", failed)
-			return wsplex.Errorf(wsplex.CodeUnavailable, "topic %q: %v", s.Name(), failed)
+			h.log.Warn("wsplex/topic: broker ended subscription", "topic", name, "err", failed)
+			return wsplex.Errorf(wsplex.CodeUnavailable, "topic %q: %v", name, failed)
 		}
 		select {
 		case <-q.wake:
@@ -266,6 +264,123 @@ func (h *Hub) deliver(ctx context.Context, s *stream.Stream, q *subscription, si
 			return ctx.Err()
 		}
 	}
+}
+
+// streamRelay writes events to a subscriber's stream.
+type streamRelay struct{ s *stream.Stream }
+
+func (r streamRelay) gap(p Position) error     { return r.s.Send(gapEvent(p)) }
+func (r streamRelay) message(m *Message) error { return r.s.SendBytes(m.encoded()) }
+func (r streamRelay) batch(begin bool) {
+	if begin {
+		r.s.Hold()
+	} else {
+		r.s.Flush()
+	}
+}
+
+func (h *Hub) serveSubscription(ctx context.Context, s *stream.Stream) error {
+	since, err := position(s.Metadata())
+	if err != nil {
+		return err
+	}
+	q := &subscription{s: s}
+	start, stop, err := h.subscribe(ctx, s.Name(), since, q)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	pos := start
+	if since != nil {
+		pos = *since
+	}
+	setPosition(s.ResponseMetadata(), pos)
+	err = s.Respond()
+	if err == nil {
+		err = h.run(ctx, s.Name(), q, pos, start, streamRelay{s})
+	}
+	if err != nil && q.overflowed() {
+		s.SetWriteDeadline(time.Time{}) // set by deliver; the status must leave
+		return h.overflowed(s.Name(), "remote", s.RemoteAddr().String())
+	}
+	return err
+}
+
+// yieldRelay passes events to the loop body of Hub.Subscribe.
+type yieldRelay struct {
+	yield func(*Event, error) bool
+}
+
+var errStopped = errors.New("loop stopped")
+
+func (r yieldRelay) gap(p Position) error {
+	if !r.yield(&Event{Gap: true, Position: p}, nil) {
+		return errStopped
+	}
+	return nil
+}
+
+func (r yieldRelay) message(m *Message) error {
+	if !r.yield(&Event{Position: m.Position, Prev: m.Prev, Data: m.Data}, nil) {
+		return errStopped
+	}
+	return nil
+}
+
+func (yieldRelay) batch(bool) {}
+
+// Subscribe subscribes on the server itself, for code that relays a topic
+// elsewhere, such as an RPC handler streaming a topic to its caller. It
+// yields the topic's events as the client's Subscribe does, from the next
+// message published or after since, gaps included, until the loop stops or
+// ctx ends (it yields ctx's error). A loop body that falls more than
+// Options.QueueSize messages behind ends the subscription with a
+// *wsplex.Error with CodeResourceExhausted, as a slow client's would: to go
+// on, subscribe again after the last position seen. An Event's Data is
+// shared with the topic's other subscribers: read it, don't change it.
+func (h *Hub) Subscribe(ctx context.Context, name string, since *Position) iter.Seq2[*Event, error] {
+	return func(yield func(*Event, error) bool) {
+		q := &subscription{}
+		start, stop, err := h.subscribe(ctx, name, since, q)
+		if err != nil {
+			yield(nil, err)
+			return
+		}
+		defer stop()
+		pos := start
+		if since != nil {
+			pos = *since
+		}
+		err = h.run(ctx, name, q, pos, start, yieldRelay{yield})
+		switch {
+		case err == errStopped:
+		case err == errOverflow:
+			yield(nil, h.overflowed(name))
+		default:
+			yield(nil, err)
+		}
+	}
+}
+
+// History returns the messages the broker's history holds for topic name,
+// oldest first, and the topic's position after the last of them.
+func (h *Hub) History(ctx context.Context, name string) ([]*Message, Position, error) {
+	var msgs []*Message
+	// A position of no epoch is one the broker never made: it delivers
+	// all the history it holds, before Subscribe returns.
+	start, stop, err := h.broker.Subscribe(ctx, name, &Position{Epoch: "\x00"}, func(m *Message, err error) {
+		if m != nil {
+			msgs = append(msgs, m)
+		}
+	})
+	if err != nil {
+		return nil, Position{}, wsplex.Errorf(wsplex.CodeUnavailable, "topic %q: %v", name, err)
+	}
+	stop()
+	if len(msgs) > 0 {
+		return msgs, msgs[len(msgs)-1].Position, nil
+	}
+	return nil, start, nil
 }
 
 var errOverflow = errors.New("queue overflowed")

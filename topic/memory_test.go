@@ -101,3 +101,17 @@ func FuzzPosition(f *testing.F) {
 		}
 	})
 }
+
+func TestBackoff(t *testing.T) {
+	if backoff(0) != 0 {
+		t.Fatal("first retry waits")
+	}
+	for n := 1; n < 40; n++ {
+		bound := min(10*time.Millisecond<<min(n, 9), 5*time.Second)
+		for range 100 {
+			if d := backoff(n); d < 0 || d >= bound {
+				t.Fatalf("backoff(%d) = %v, want in [0, %v)", n, d, bound)
+			}
+		}
+	}
+}

@@ -478,3 +478,86 @@ func streamEvents(s *stream.Stream) func() (*topic.Event, error, bool) {
 		return &topic.Event{Position: topic.Position{Offset: m.GetOffset()}, Prev: m.GetPrev(), Data: m.GetData()}, nil, true
 	}
 }
+
+// TestHubSubscribe checks the server's own subscriptions: events from a
+// position, gaps, and the overflow of a loop body that falls behind.
+func TestHubSubscribe(t *testing.T) {
+	hub := topic.NewHub(&topic.Options{QueueSize: 4, Broker: topic.NewMemoryBroker(&topic.MemoryOptions{HistorySize: 3})})
+	ctx := t.Context()
+	ps := publish(t, hub, "/a", "1", "2", "3", "4")
+	next, stop := iterPull(hub.Subscribe(ctx, "/a", &topic.Position{Epoch: ps[0].Epoch}))
+	defer stop()
+	if got := texts(t, collect(t, next, 4)); got != "gap@1 2 3 4" {
+		t.Fatalf("got %q", got)
+	}
+	publish(t, hub, "/a", "5")
+	if got := texts(t, collect(t, next, 1)); got != "5" {
+		t.Fatalf("got %q", got)
+	}
+	// Not reading: the fifth message waiting overflows the queue of 4.
+	publish(t, hub, "/a", "6", "7", "8", "9", "10")
+	for {
+		_, err, ok := next()
+		if !ok {
+			t.Fatal("ended without an error")
+		}
+		if err != nil {
+			if wsplex.CodeOf(err) != wsplex.CodeResourceExhausted {
+				t.Fatalf("got %v, want resource exhausted", err)
+			}
+			break
+		}
+	}
+	if _, _, ok := next(); ok {
+		t.Fatal("events after the overflow")
+	}
+	if s := hub.Stats(); s.Overflows != 1 || s.Subscriptions != 0 {
+		t.Fatalf("stats %+v", s)
+	}
+
+	msgs, last, err := hub.History(ctx, "/a")
+	if err != nil || len(msgs) != 3 || string(msgs[0].Data) == "" || last.Offset != 10 {
+		t.Fatalf("History: %d messages, last %v, %v; want 3 (8 to 10)", len(msgs), last, err)
+	}
+	msgs, last, err = hub.History(ctx, "/empty")
+	if err != nil || len(msgs) != 0 || last.Offset != 0 || last.Epoch == "" {
+		t.Fatalf("History of an empty topic: %d, %v, %v", len(msgs), last, err)
+	}
+}
+
+// TestSubscribedFromNow subscribes without a position: Subscribed says
+// when the subscription stands, after which every message arrives.
+func TestSubscribedFromNow(t *testing.T) {
+	srv := newServer(t, nil)
+	publish(t, srv.hub, "/t/1", "before")
+	ready := make(chan topic.Position, 1)
+	next := subscribe(t, t.Context(), topic.OneSession(srv.Dial(t, nil)), "/t/1", &topic.SubscribeOptions{
+		Subscribed: func(p topic.Position) { ready <- p },
+	})
+	// The iterator runs when pulled: pull in the background until ready.
+	got := make(chan []*topic.Event, 1)
+	go func() {
+		evs := []*topic.Event{}
+		for len(evs) < 2 {
+			ev, err, ok := next()
+			if !ok || err != nil {
+				break
+			}
+			evs = append(evs, ev)
+		}
+		got <- evs
+	}()
+	var start topic.Position
+	select {
+	case start = <-ready:
+	case <-time.After(guard):
+		t.Fatal("never subscribed")
+	}
+	if start.Offset != 1 {
+		t.Fatalf("subscribed at %v, want offset 1", start)
+	}
+	publish(t, srv.hub, "/t/1", "a", "b")
+	if s := texts(t, <-got); s != "a b" {
+		t.Fatalf("got %q", s)
+	}
+}

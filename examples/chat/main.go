@@ -11,7 +11,7 @@
 // the connect-go generated clients over rpc.NewTransport.
 //
 // With -listen, it serves the chat to browsers instead: a web page whose
-// script (js/examples/chat.ts, bundled into web/app.js) calls the same
+// script (js/examples/chat.ts, bundled into chatserver/web/app.js) calls the same
 // service with connect-es through the TypeScript client, and serves
 // PageService for the server to call. Open the printed address in two tabs.
 //
@@ -23,12 +23,10 @@ package main
 
 import (
 	"context"
-	"embed"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"log"
 	"net"
 	"net/http"
@@ -38,6 +36,7 @@ import (
 
 	"connectrpc.com/connect/v2"
 
+	"github.com/wsplex/wsplex/examples/chat/chatserver"
 	chatv1 "github.com/wsplex/wsplex/examples/chat/gen/chat/v1"
 	"github.com/wsplex/wsplex/examples/chat/gen/chat/v1/chatv1connect"
 	"github.com/wsplex/wsplex/mux"
@@ -59,26 +58,9 @@ func main() {
 	}
 }
 
-//go:embed web
-var webFiles embed.FS
-
-// newWebHandler serves the web page and, at /wsplex, the chat. Close the
-// returned mux.Handler when done.
-func newWebHandler() (http.Handler, *mux.Handler, error) {
-	chat, err := newChatHandler()
-	if err != nil {
-		return nil, nil, err
-	}
-	files, _ := fs.Sub(webFiles, "web")
-	m := http.NewServeMux()
-	m.Handle("/wsplex", chat)
-	m.Handle("/", http.FileServerFS(files))
-	return m, chat, nil
-}
-
 // serveWeb serves the chat to browsers on addr until interrupted.
 func serveWeb(addr string) error {
-	h, chat, err := newWebHandler()
+	h, chat, err := chatserver.NewWeb(nil)
 	if err != nil {
 		return err
 	}
@@ -98,23 +80,13 @@ func serveWeb(addr string) error {
 	return chat.Shutdown(shutdown)
 }
 
-// newChatHandler returns the chat server's mux.Handler: ChatService, each
-// call a stream named for its procedure (rpc.Mount).
-func newChatHandler() (*mux.Handler, error) {
-	services := connect.NewServer()
-	chatv1connect.RegisterChatServiceHandler(services, newChat())
-	routes := stream.NewRouter(nil)
-	rpc.Mount(routes, services, nil)
-	return mux.NewHandler(func(sess *mux.Session) { routes.Serve(sess) }, nil)
-}
-
 // run serves the chat on loopback and has alice and bob chat in the lobby,
 // printing what each sees.
 func run(out io.Writer) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 
-	handler, err := newChatHandler()
+	handler, err := chatserver.New(nil)
 	if err != nil {
 		return err
 	}
@@ -249,7 +221,8 @@ func dialClient(ctx context.Context, url, user string, yes bool) (*client, error
 	return c, nil
 }
 
-// join calls Join for room and prints nothing until its own join arrives.
+// join calls Join for room and prints nothing of the room's history,
+// which ends with its own join.
 func (c *client) join(ctx context.Context, room string) error {
 	s, err := c.chat.Join(ctx)
 	if err != nil {
@@ -259,14 +232,15 @@ func (c *client) join(ctx context.Context, room string) error {
 	if err := s.Send(&chatv1.JoinRequest{Room: room, User: c.user}); err != nil {
 		return err
 	}
-	ev, err := s.Receive()
-	if err != nil {
-		return err
+	for {
+		ev, err := s.Receive()
+		if err != nil {
+			return err
+		}
+		if ev.GetJoined() == c.user {
+			return nil
+		}
 	}
-	if ev.GetJoined() != c.user {
-		return fmt.Errorf("%s: first event %v, want its own join", c.user, ev)
-	}
-	return nil
 }
 
 func (c *client) say(text string) error {
@@ -296,6 +270,8 @@ func describe(ev *chatv1.ChatEvent) string {
 		return e.Left + " left"
 	case *chatv1.ChatEvent_Cleared:
 		return e.Cleared + " cleared the history"
+	case *chatv1.ChatEvent_Missed:
+		return "(events were missed)"
 	}
 	return "?"
 }

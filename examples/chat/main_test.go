@@ -3,13 +3,16 @@ package main
 import (
 	"bytes"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 
 	"connectrpc.com/connect/v2"
 	"go.uber.org/goleak"
 
+	"github.com/wsplex/wsplex/examples/chat/chatserver"
 	chatv1 "github.com/wsplex/wsplex/examples/chat/gen/chat/v1"
+	"github.com/wsplex/wsplex/topic"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -43,7 +46,7 @@ alice sees: bob left
 // WebSocket URL.
 func startChat(t *testing.T) string {
 	t.Helper()
-	handler, err := newChatHandler()
+	handler, err := chatserver.New(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +129,84 @@ func TestClearDeclined(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := rooms.GetRooms(); len(got) != 1 || got[0].GetName() != "attic" || got[0].GetMembers() != 0 {
-		t.Errorf("rooms %v, want attic with no members", got)
+	if got := rooms.GetRooms(); len(got) != 0 {
+		t.Errorf("rooms %v, want none: attic has no members left", got)
+	}
+}
+
+// startChatOn serves a chat whose rooms live in broker, as one server of
+// a cluster, and returns its WebSocket URL.
+func startChatOn(t *testing.T, broker topic.Broker) string {
+	t.Helper()
+	handler, err := chatserver.New(&chatserver.Options{Broker: broker})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(handler)
+	t.Cleanup(func() {
+		handler.Close()
+		srv.Close()
+	})
+	return "ws" + strings.TrimPrefix(srv.URL, "http")
+}
+
+// TestRoomsSpanServers runs two chat servers on one broker: members on
+// either are in one room, and a member whose call breaks resumes on the
+// other server after its last event, missing nothing and seeing nothing
+// twice.
+func TestRoomsSpanServers(t *testing.T) {
+	ctx := t.Context()
+	broker := topic.NewMemoryBroker(nil)
+	a, b := startChatOn(t, broker), startChatOn(t, broker)
+	alice := newTestClient(t, a, "alice", true)
+	bob := newTestClient(t, b, "bob", true)
+	if err := alice.join(ctx, "hall"); err != nil {
+		t.Fatal(err)
+	}
+	if err := bob.join(ctx, "hall"); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := alice.see(&out, 1); err != nil { // bob joined, on the other server
+		t.Fatal(err)
+	}
+	bob.say("one")
+	if err := bob.see(&out, 1); err != nil {
+		t.Fatal(err)
+	}
+	last, err := alice.room.Receive()
+	if err != nil || last.GetLine().GetText() != "one" {
+		t.Fatalf("alice got %v, %v", last, err)
+	}
+
+	// alice's call breaks; bob goes on talking; alice joins on server b
+	// after the last event she had.
+	alice.room.Close()
+	alice.joined = false
+	bob.say("two")
+	bob.say("three")
+	out.Reset()
+	if err := bob.see(&out, 3); err != nil { // alice left, two, three, in the room's order
+		t.Fatal(err)
+	}
+	want := strings.Split(strings.ReplaceAll(strings.TrimSpace(out.String()), "bob sees: ", ""), "\n")
+	want = append(want, "alice joined")
+	alice2 := newTestClient(t, b, "alice", true)
+	s, err := alice2.chat.Join(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.Send(&chatv1.JoinRequest{Room: "hall", User: "alice", Since: last.GetPosition()})
+	var got []string
+	for len(got) < 4 {
+		ev, err := s.Receive()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, describe(ev))
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("alice resumed with %q, want %q", got, want)
 	}
 }

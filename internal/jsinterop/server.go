@@ -1,8 +1,8 @@
 // Package jsinterop is the Go side of the TypeScript client's tests: a
 // wsplex server with the routes the Node and browser tests exercise, the
-// test service PingService for its connect-es transport (package rpc), the
-// same PingService over HTTP and a plain WebSocket endpoint to compare
-// speed with. Its tests build the client in js/ and run those tests against
+// test service PingService for its connect-es transport (package rpc),
+// topic hubs (package topic), the same PingService over HTTP and a plain
+// WebSocket endpoint to compare speed with. Its tests build the client in js/ and run those tests against
 // it.
 package jsinterop
 
@@ -42,6 +42,7 @@ type Server struct {
 	progress map[*mux.Session]*atomic.Int64 // bytes /flood sent, per session
 	canceled chan string                    // how each /hang stream ended
 	closed   chan string                    // what each /closed stream saw
+	hubs     map[string]*watchedHub         // the topic hubs, by name (topics.go)
 }
 
 // NewServer returns a Server whose wsplex endpoint is /wsplex, whose plain
@@ -51,7 +52,7 @@ type Server struct {
 // files at other paths.
 func NewServer(files http.Handler) (*Server, error) {
 	s := &Server{progress: map[*mux.Session]*atomic.Int64{}, canceled: make(chan string, 16), closed: make(chan string, 16)}
-	routes := stream.NewRouter(&stream.Options{MaxMessageSize: MaxMessageSize})
+	routes := stream.NewRouter(&stream.Options{MaxMessageSize: MaxMessageSize, OnOpen: authorizeTopic})
 	routes.HandleFunc("/echo", echo)
 	routes.HandleFunc("/raw", func(ctx context.Context, st *stream.Stream) error {
 		_, err := io.Copy(st, st)
@@ -97,6 +98,9 @@ func NewServer(files http.Handler) (*Server, error) {
 	})
 	// /call-page/{what} calls the PingService the page serves on its session.
 	routes.HandleFunc("/call-page/{what}", callPage)
+	// Topics (SPEC.md §14), and /topic-control to publish to them.
+	s.hubs = mountTopics(routes)
+	routes.HandleFunc("/topic-control", s.topicControl)
 	services := connect.NewServer()
 	pingv1connect.RegisterPingServiceHandler(services, newPingService())
 	rpc.Mount(routes, services, nil)

@@ -1,10 +1,12 @@
 // Drives examples/chat's web page in headless Chromium: alice joins the
-// lobby and speaks, bob joins and sees her line in the room's history
-// (server streaming) before his own join (bidi), both see each other's
-// lines and the room list (unary); alice says "/clear", which the server
-// confirms by calling her page's PageService; then the Go test restarts
-// the chat server, and both pages must come back by themselves and chat
-// again. The Go test in examples/chat starts the server and passes its
+// lobby and speaks, bob joins and sees the room's history before his own
+// join (bidi), both see each other's lines and the room list (unary);
+// alice says "/clear", which the server confirms by calling her page's
+// PageService; then the Go test drops every session while keeping the
+// rooms (as a cluster does when one server dies), and both pages resume
+// their Join where they were, showing nothing twice; then it restarts the
+// chat server with nothing kept, and both pages come back, say what they
+// missed, and chat again. The Go test in examples/chat starts the server and passes its
 // URL; this prints what the pages showed, as JSON.
 import { chromium, type Page } from "playwright-core";
 
@@ -47,14 +49,24 @@ try {
   await alice.click("#confirm button.yes");
   for (const page of [alice, bob]) await line(page, "alice cleared the history");
 
-  // The server restarts; both pages reconnect and join again.
-  const res = await fetch(`${base}/restart`, { method: "POST" });
+  // The sessions drop, the rooms stay: both pages resume their Join.
+  await say(bob, "before the drop");
+  for (const page of [alice, bob]) await line(page, "bob: before the drop");
+  let res = await fetch(`${base}/restart?keep=1`, { method: "POST" });
   if (!res.ok) throw new Error(`restart: ${res.status}`);
   for (const [user, page] of [["alice", alice], ["bob", bob]] as const) await line(page, `${user} joined`);
+  await say(alice, "after the drop");
+  for (const page of [alice, bob]) await line(page, "alice: after the drop");
+  const resumed = { alice: await alice.locator("#lines li").allTextContents(), bob: await bob.locator("#lines li").allTextContents() };
+
+  // The server restarts with nothing kept; both pages reconnect and join again.
+  res = await fetch(`${base}/restart`, { method: "POST" });
+  if (!res.ok) throw new Error(`restart: ${res.status}`);
+  for (const page of [alice, bob]) await line(page, "some events were missed");
   await say(alice, "back again");
   for (const page of [alice, bob]) await line(page, "alice: back again");
   const after = { alice: await alice.locator("#lines li").allTextContents(), bob: await bob.locator("#lines li").allTextContents() };
-  console.log(JSON.stringify({ seen, rooms, question, after, errors }));
+  console.log(JSON.stringify({ seen, rooms, question, resumed, after, errors }));
 } finally {
   await browser.close();
 }

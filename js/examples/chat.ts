@@ -2,13 +2,13 @@
 // connect-es over wsplex, through a Reconnector so that the page comes
 // back by itself after the server restarts, and serves chat.v1.PageService
 // for the server to call (to confirm a "/clear"). Bundled into
-// examples/chat/web/app.js by .ci/generate.
+// examples/chat/chatserver/web/app.js by .ci/generate.
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 
 import { Reconnector, type Session } from "../src/index.js";
 import { createWsplexTransport, serveConnect } from "../src/connect.js";
-import { ChatService, PageService, type ChatEvent, type JoinRequestSchema } from "./gen/chat/v1/chat_pb.js";
+import { ChatService, PageService, type ChatEvent, type JoinRequestSchema, type Position } from "./gen/chat/v1/chat_pb.js";
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const join = $<HTMLFormElement>("join");
@@ -108,28 +108,38 @@ function render(ev: ChatEvent, user: string, room: string): void {
       lines.replaceChildren();
       show(`${ev.event.value} cleared the history`, true);
       break;
+    case "missed":
+      show("(some events were missed while disconnected)", true);
+      break;
   }
 }
 
-// stay keeps user in room: it shows the room's history (server streaming)
-// and joins it (bidi), and when the session is lost, does both again on
-// the next one.
+// stay keeps user in room. The first Join (bidi) starts with the room's
+// history; when the session is lost, the next Join, on the next session,
+// resumes after the last event shown, so nothing is shown twice or lost.
 async function stay(user: string, room: string): Promise<void> {
+  let since: Position | undefined;
+  lines.replaceChildren();
   for (;;) {
     const session = await reconnector.session();
     const box = new Outbox();
-    box.push({ room, user });
+    box.push({ room, user, since });
     try {
-      lines.replaceChildren();
-      for await (const l of chat.history({ room })) show(`${l.user}: ${l.text}`);
       outbox = box;
-      for await (const ev of chat.join(box)) render(ev, user, room);
+      for await (const ev of chat.join(box)) {
+        render(ev, user, room);
+        since = ev.position;
+      }
       status.textContent = "the server ended the chat";
       return;
     } catch (e) {
-      if (ConnectError.from(e).code !== Code.Unavailable) throw e;
+      const code = ConnectError.from(e).code;
+      if (code !== Code.Unavailable && code !== Code.ResourceExhausted) throw e;
       show(`disconnected: ${message(e)}`, true);
-      await session.closed; // then wait for the next session
+      // After a lost session wait for the next (or a second, if the
+      // session lives on); a page too slow to keep up
+      // (resource_exhausted) joins again at once.
+      if (code === Code.Unavailable) await Promise.race([session.closed, new Promise((r) => setTimeout(r, 1000))]);
     } finally {
       box.end();
       if (outbox === box) outbox = undefined;

@@ -350,17 +350,34 @@ class Call {
  * server sent keeps its code, message and details, with the response
  * headers (unless withHeaders is false) and trailers as metadata; a
  * session's end is Unavailable.
+ *
+ * An answer that fails the call with trailers equal to its response
+ * headers holds one set of metadata, given once: a gateway forwards gRPC's
+ * "trailers-only" response so (SPEC.md §13.6), and connect-es's own gRPC
+ * transports give that response's one header block once.
  */
 function toConnectError(e: unknown, session: Session, stream?: Stream, withHeaders = true): ConnectError {
   if (!(e instanceof WsplexError)) return ConnectError.from(e);
   if (e === session.error) return new ConnectError(e.rawMessage || "session ended", ConnectCode.Unavailable, undefined, undefined, e);
   const metadata = withHeaders ? toHeaders(e.metadata.size > 0 ? e.metadata : (stream?.responseMetadata ?? new Map())) : new Headers();
-  e.trailers.forEach((values, key) => values.forEach((v) => metadata.append(key, v)));
+  if (!(withHeaders && e.metadata.size > 0 && sameMetadata(e.metadata, e.trailers))) {
+    e.trailers.forEach((values, key) => values.forEach((v) => metadata.append(key, v)));
+  }
   const code = e.code === Code.OK ? ConnectCode.Unknown : (e.code as number as ConnectCode);
   const err = new ConnectError(e.rawMessage, code, metadata, undefined, e);
   err.details = e.details.map((any) => ({ type: any.typeUrl.slice(any.typeUrl.lastIndexOf("/") + 1), value: any.value }));
   err.isWireError = e.remote;
   return err;
+}
+
+/** sameMetadata reports whether a and b hold the same keys with the same values in the same order. */
+function sameMetadata(a: Metadata, b: Metadata): boolean {
+  if (a.size !== b.size) return false;
+  for (const [key, values] of a) {
+    const other = b.get(key);
+    if (!other || other.length !== values.length || values.some((v, i) => v !== other[i])) return false;
+  }
+  return true;
 }
 
 function toHeaders(md: Metadata): Headers {

@@ -4,6 +4,8 @@ export type { ConnectOptions, OpenOptions, SessionOptions, WebSocketLike, WebSoc
 export { Stream } from "./stream.js";
 export { reconnect, Reconnector } from "./reconnect.js";
 export type { OnlineTarget, ReconnectOptions, ReconnectState } from "./reconnect.js";
+export { Publisher, Subscription } from "./topic.js";
+export type { Position, PublisherOptions, SubscribeOptions, TopicEvent } from "./topic.js";
 export { WsplexError, Code, codeName } from "./errors.js";
 export type { Status, WsplexErrorInit } from "./errors.js";
 export type { Metadata, MetadataInit } from "./metadata.js";

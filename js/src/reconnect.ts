@@ -1,7 +1,10 @@
 // Reconnect keeps a session up, as the Go reconnect package does: when the
 // session ends it connects again, with backoff, until it is closed.
+import type { DescMessage } from "@bufbuild/protobuf";
+
 import { Code, WsplexError } from "./errors.js";
 import { connect, type ConnectOptions, type Session } from "./session.js";
+import { Subscription, type SubscribeOptions } from "./topic.js";
 
 /** Where a Reconnector is in its loop. */
 export type ReconnectState = "connecting" | "connected" | "waiting" | "closed";
@@ -120,6 +123,35 @@ export class Reconnector {
     return this.next(signal, true);
   }
 
+  /**
+   * subscribe subscribes to topic (SPEC.md §14) on the live session, and
+   * again on each next one, from the position of the last event yielded,
+   * so that within the server's history nothing is lost or repeated
+   * across reconnects; it also resubscribes when the server ends the
+   * subscription with RESOURCE_EXHAUSTED or UNAVAILABLE. The iteration
+   * rejects with a refusal (a WsplexError such as NOT_FOUND or
+   * PERMISSION_DENIED) or options.signal's reason, and ends when close()
+   * closes the Reconnector. See Session.subscribe.
+   */
+  subscribe<Desc extends DescMessage>(topic: string, schema: Desc, options?: SubscribeOptions): Subscription<Desc> {
+    const stop = this.stop.signal;
+    return new Subscription(
+      {
+        next: async (signal, last) => {
+          // A session that is shutting down takes no new streams: wait for the next.
+          if (last && !last.error && last.draining) await ended(last, signal);
+          return this.session(signal);
+        },
+        get closed() {
+          return stop.aborted;
+        },
+      },
+      topic,
+      schema,
+      options,
+    );
+  }
+
   /** close ends the session and the loop; nothing runs afterwards. */
   close(): void {
     if (this.stop.signal.aborted) return;
@@ -231,6 +263,18 @@ export class Reconnector {
 /** reconnect starts a Reconnector for the wsplex server at url. */
 export function reconnect(url: string, opts: ReconnectOptions = {}): Reconnector {
   return new Reconnector(url, opts);
+}
+
+/** ended resolves when s has ended, and rejects with signal's reason if it aborts first. */
+function ended(s: Session, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    void s.closed.then(() => {
+      signal.removeEventListener("abort", onAbort);
+      resolve();
+    });
+  });
 }
 
 function closedError(): WsplexError {

@@ -1,4 +1,4 @@
-import { create, fromBinary } from "@bufbuild/protobuf";
+import { create, fromBinary, type DescMessage } from "@bufbuild/protobuf";
 import { sizeDelimitedEncode } from "@bufbuild/protobuf/wire";
 
 import { Code, WsplexError, encodeStatus, errorOf, status, statusFromProto, statusOf, type Status } from "./errors.js";
@@ -27,6 +27,7 @@ import {
 import { metadataFromProto, metadataToProto, toMetadata, type Metadata, type MetadataInit } from "./metadata.js";
 import { Router, type HandleOptions, type StreamHandler } from "./router.js";
 import { Stream, type StreamHost } from "./stream.js";
+import { Publisher, Subscription, oneSession, type PublisherOptions, type SubscribeOptions } from "./topic.js";
 
 /** The WebSocket subprotocol of the wire protocol (SPEC.md §2). */
 export const SUBPROTOCOL = "wsplex.v1";
@@ -236,6 +237,11 @@ export class Session implements StreamHost {
     return this.ended;
   }
 
+  /** @internal Whether the server said it accepts no new streams (Go Away). */
+  get draining(): boolean {
+    return this.goneAway;
+  }
+
   /**
    * open opens a stream called name and writes its open request. It does
    * not wait for the server's answer (SPEC.md §6.4): the caller may send
@@ -290,6 +296,29 @@ export class Session implements StreamHost {
     s.responseMetadata = metadataFromProto(answer.metadata);
     const st = statusFromProto(answer.status ?? create(StatusSchema));
     if (st.code !== Code.OK) throw errorOf(st, { metadata: s.responseMetadata, remote: true });
+  }
+
+  /**
+   * subscribe subscribes to topic (SPEC.md §14) and returns the
+   * subscription, an async iterable of its events: messages decoded with
+   * schema, each with its position and prev, and gaps. It subscribes at
+   * once; subscription.ready resolves when the server accepted. The
+   * iteration rejects with a WsplexError when the server refuses
+   * (NOT_FOUND, PERMISSION_DENIED), when the session ends, or with
+   * options.signal's reason; it resubscribes from its position when the
+   * server ends the subscription with RESOURCE_EXHAUSTED or UNAVAILABLE
+   * while the session lives. Across sessions, use reconnector.subscribe.
+   */
+  subscribe<Desc extends DescMessage>(topic: string, schema: Desc, options?: SubscribeOptions): Subscription<Desc> {
+    return new Subscription(oneSession(this), topic, schema, options);
+  }
+
+  /**
+   * publisher opens a stream to publish messages of schema to topic
+   * (SPEC.md §14.4), where the server lets this client publish.
+   */
+  publisher<Desc extends DescMessage>(topic: string, schema: Desc, options?: PublisherOptions): Publisher<Desc> {
+    return new Publisher(this, topic, schema, options);
   }
 
   /**

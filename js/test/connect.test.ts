@@ -4,12 +4,15 @@
 // (run through `go test ./internal/jsinterop`, which sets WSPLEX_URL).
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { create } from "@bufbuild/protobuf";
+import { sizeDelimitedEncode } from "@bufbuild/protobuf/wire";
 import { Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
 import WebSocket from "ws";
 
 import { connect, Session, type WebSocketConstructor } from "../src/index.js";
 import { createWsplexTransport, type WsplexTransportOptions } from "../src/connect.js";
 import { FrameReader, TYPE_DATA, encodeFrame } from "../src/frame.js";
+import { OpenResponseSchema } from "../src/gen/wsplex/v1/wsplex_pb.js";
 import { PingRequestSchema, PingService } from "./gen/wsplex/ping/v1/ping_pb.js";
 
 const url = process.env.WSPLEX_URL;
@@ -90,6 +93,44 @@ test("request metadata: reserved keys, codec and timeout (SPEC.md §13.1)", asyn
   );
   session.close();
   await assert.rejects(call, (e: unknown) => e instanceof ConnectError && e.code === Code.Unavailable);
+});
+
+test("a failed call's metadata: headers and trailers, once if the answer's trailers are its headers (SPEC.md §13.6)", async () => {
+  // The answer to stream n: the status, with trailers, and the response headers.
+  const answer = (n: number, headers: Record<string, string[]>, trailers: Record<string, string[]>) => {
+    const values = (md: Record<string, string[]>) => Object.fromEntries(Object.entries(md).map(([k, v]) => [k, { values: v }]));
+    const body = sizeDelimitedEncode(
+      OpenResponseSchema,
+      create(OpenResponseSchema, { status: { code: 9, message: "error", trailers: values(trailers) }, metadata: values(headers) }),
+    );
+    const id = n.toString(16).padStart(8, "0");
+    const len = body.length.toString(16).padStart(8, "0");
+    return `00010002${id}00000000 00000000${id}${len}${Buffer.from(body).toString("hex")}`;
+  };
+  type Case = { headers: Record<string, string[]>; trailers: Record<string, string[]>; want: string; h?: string };
+  const cases: Case[] = [
+    // What a gateway forwards for a gRPC trailers-only response.
+    { headers: { "x-custom-trailer": ["bing", "quuz"] }, trailers: { "x-custom-trailer": ["bing", "quuz"] }, want: "bing, quuz" },
+    { headers: { "x-custom-trailer": ["bing"] }, trailers: { "x-custom-trailer": ["bing", "quuz"] }, want: "bing, bing, quuz" },
+    { headers: { "x-h": ["h"] }, trailers: { "x-custom-trailer": ["bing"] }, want: "bing", h: "h" },
+  ];
+  const ws = new ScriptedSocket();
+  const session = new Session(ws);
+  ws.onopen?.({});
+  const client = createClient(PingService, createWsplexTransport(session));
+  for (const [i, c] of cases.entries()) {
+    const n = 2 * i + 1;
+    const call = client.ping({});
+    await ws.sent(4 * (i + 1));
+    ws.deliver(answer(n, c.headers, c.trailers));
+    await assert.rejects(call, (e: unknown) => {
+      assert.ok(e instanceof ConnectError && e.code === Code.FailedPrecondition, `${e}`);
+      assert.equal(e.metadata.get("x-custom-trailer"), c.want, `case ${i}`);
+      assert.equal(e.metadata.get("x-h"), c.h ?? null, `case ${i}`);
+      return true;
+    });
+  }
+  session.close();
 });
 
 /** newClient returns a PingService client on a new session, closed after t. */

@@ -1,6 +1,7 @@
 // The Reconnector against the real Go server of internal/jsinterop: a
 // session the server ends is replaced, onConnect opens its streams again,
-// and connect-es calls through it fail fast while it waits. Run through `go test ./internal/jsinterop`.
+// connect-es calls through it fail fast while it waits, and a topic
+// subscription outlives a server restart. Run through `go test ./internal/jsinterop`.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { create } from "@bufbuild/protobuf";
@@ -11,6 +12,7 @@ import WebSocket from "ws";
 import { Code, Reconnector, WsplexError, type Session, type Stream, type WebSocketConstructor } from "../src/index.js";
 import { createWsplexTransport } from "../src/connect.js";
 import { PingService } from "./gen/wsplex/ping/v1/ping_pb.js";
+import { control, events, run } from "./topic-control.js";
 
 const url = process.env.WSPLEX_URL;
 const skip = url ? false : "WSPLEX_URL is not set: run these through go test ./internal/jsinterop";
@@ -119,4 +121,24 @@ test("a server killed and started again: the hook opens its stream again, and ca
   await echoes[1]!.send(StringValueSchema, create(StringValueSchema, { value: "after the restart" }));
   assert.equal((await echoes[1]!.receive(StringValueSchema))?.value, "after the restart");
   assert.equal((await client.ping({ number: 2n })).number, 2n);
+});
+
+test("a subscription across a server restart: the new server lost the history, so a gap of the new epoch comes first", { skip: restartURL ? false : skip || "no restartable server" }, async (t) => {
+  const r = new Reconnector(restartableURL!, { WebSocket: WebSocket as unknown as WebSocketConstructor, onlineTarget: null, minDelay: 1, maxDelay: 50 });
+  t.after(async () => {
+    r.close();
+    await r.done;
+  });
+  const sub = r.subscribe("/topics/restart", StringValueSchema);
+  const { epoch } = await sub.ready;
+  await (await control(t, restartableURL!))("publish topics /topics/restart 1 3");
+  assert.deepEqual(await events(sub, 3, epoch), run(1, 3));
+
+  const res = await fetch(restartURL!, { method: "POST" });
+  assert.equal(res.status, 200, await res.text());
+  const answer = await (await control(t, restartableURL!))("publish topics /topics/restart 1 2");
+  const [next] = answer.split(" ");
+  assert.notEqual(next, epoch, "a new server, a new epoch");
+  assert.deepEqual(await events(sub, 3, next), ["gap 0", ...run(1, 2)]);
+  assert.deepEqual(sub.position, { epoch: next, offset: 2n });
 });

@@ -203,14 +203,20 @@ func (x *HistoryRequest) GetRoom() string {
 	return ""
 }
 
-// JoinRequest: the first names the room and the user; each later one is a
-// line to say. The line "/clear" asks to clear the room's history, which
-// the server confirms with the sender's page first.
+// JoinRequest: the first names the room and the user, and to resume,
+// since; each later one is a line to say. The line "/clear" asks to clear
+// the room's history, which the server confirms with the sender's page
+// first.
 type JoinRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Room          string                 `protobuf:"bytes,1,opt,name=room,proto3" json:"room,omitempty"`
-	User          string                 `protobuf:"bytes,2,opt,name=user,proto3" json:"user,omitempty"`
-	Text          string                 `protobuf:"bytes,3,opt,name=text,proto3" json:"text,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Room  string                 `protobuf:"bytes,1,opt,name=room,proto3" json:"room,omitempty"`
+	User  string                 `protobuf:"bytes,2,opt,name=user,proto3" json:"user,omitempty"`
+	Text  string                 `protobuf:"bytes,3,opt,name=text,proto3" json:"text,omitempty"`
+	// since, in the first request, resumes after the position of the last
+	// event the member received, on a new call after the old one broke:
+	// what happened meanwhile comes first. Without it the room's recent
+	// history comes first.
+	Since         *Position `protobuf:"bytes,4,opt,name=since,proto3" json:"since,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -266,6 +272,66 @@ func (x *JoinRequest) GetText() string {
 	return ""
 }
 
+func (x *JoinRequest) GetSince() *Position {
+	if x != nil {
+		return x.Since
+	}
+	return nil
+}
+
+// Position is an event's place in its room (a wsplex topic position).
+type Position struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Epoch         string                 `protobuf:"bytes,1,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	Offset        uint64                 `protobuf:"varint,2,opt,name=offset,proto3" json:"offset,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Position) Reset() {
+	*x = Position{}
+	mi := &file_chat_v1_chat_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Position) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Position) ProtoMessage() {}
+
+func (x *Position) ProtoReflect() protoreflect.Message {
+	mi := &file_chat_v1_chat_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Position.ProtoReflect.Descriptor instead.
+func (*Position) Descriptor() ([]byte, []int) {
+	return file_chat_v1_chat_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *Position) GetEpoch() string {
+	if x != nil {
+		return x.Epoch
+	}
+	return ""
+}
+
+func (x *Position) GetOffset() uint64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
 // ChatEvent is one thing that happened in a room.
 type ChatEvent struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -275,14 +341,17 @@ type ChatEvent struct {
 	//	*ChatEvent_Joined
 	//	*ChatEvent_Left
 	//	*ChatEvent_Cleared
-	Event         isChatEvent_Event `protobuf_oneof:"event"`
+	//	*ChatEvent_Missed
+	Event isChatEvent_Event `protobuf_oneof:"event"`
+	// position is the event's place in the room, for JoinRequest.since.
+	Position      *Position `protobuf:"bytes,6,opt,name=position,proto3" json:"position,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ChatEvent) Reset() {
 	*x = ChatEvent{}
-	mi := &file_chat_v1_chat_proto_msgTypes[5]
+	mi := &file_chat_v1_chat_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -294,7 +363,7 @@ func (x *ChatEvent) String() string {
 func (*ChatEvent) ProtoMessage() {}
 
 func (x *ChatEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_chat_v1_chat_proto_msgTypes[5]
+	mi := &file_chat_v1_chat_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -307,7 +376,7 @@ func (x *ChatEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChatEvent.ProtoReflect.Descriptor instead.
 func (*ChatEvent) Descriptor() ([]byte, []int) {
-	return file_chat_v1_chat_proto_rawDescGZIP(), []int{5}
+	return file_chat_v1_chat_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ChatEvent) GetEvent() isChatEvent_Event {
@@ -353,6 +422,22 @@ func (x *ChatEvent) GetCleared() string {
 	return ""
 }
 
+func (x *ChatEvent) GetMissed() bool {
+	if x != nil {
+		if x, ok := x.Event.(*ChatEvent_Missed); ok {
+			return x.Missed
+		}
+	}
+	return false
+}
+
+func (x *ChatEvent) GetPosition() *Position {
+	if x != nil {
+		return x.Position
+	}
+	return nil
+}
+
 type isChatEvent_Event interface {
 	isChatEvent_Event()
 }
@@ -377,6 +462,12 @@ type ChatEvent_Cleared struct {
 	Cleared string `protobuf:"bytes,4,opt,name=cleared,proto3,oneof"`
 }
 
+type ChatEvent_Missed struct {
+	// missed says that events were lost before this point: the room's
+	// history no longer held them when the member resumed.
+	Missed bool `protobuf:"varint,5,opt,name=missed,proto3,oneof"`
+}
+
 func (*ChatEvent_Line) isChatEvent_Event() {}
 
 func (*ChatEvent_Joined) isChatEvent_Event() {}
@@ -384,6 +475,8 @@ func (*ChatEvent_Joined) isChatEvent_Event() {}
 func (*ChatEvent_Left) isChatEvent_Event() {}
 
 func (*ChatEvent_Cleared) isChatEvent_Event() {}
+
+func (*ChatEvent_Missed) isChatEvent_Event() {}
 
 type Line struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -395,7 +488,7 @@ type Line struct {
 
 func (x *Line) Reset() {
 	*x = Line{}
-	mi := &file_chat_v1_chat_proto_msgTypes[6]
+	mi := &file_chat_v1_chat_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -407,7 +500,7 @@ func (x *Line) String() string {
 func (*Line) ProtoMessage() {}
 
 func (x *Line) ProtoReflect() protoreflect.Message {
-	mi := &file_chat_v1_chat_proto_msgTypes[6]
+	mi := &file_chat_v1_chat_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -420,7 +513,7 @@ func (x *Line) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Line.ProtoReflect.Descriptor instead.
 func (*Line) Descriptor() ([]byte, []int) {
-	return file_chat_v1_chat_proto_rawDescGZIP(), []int{6}
+	return file_chat_v1_chat_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Line) GetUser() string {
@@ -446,7 +539,7 @@ type ConfirmRequest struct {
 
 func (x *ConfirmRequest) Reset() {
 	*x = ConfirmRequest{}
-	mi := &file_chat_v1_chat_proto_msgTypes[7]
+	mi := &file_chat_v1_chat_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -458,7 +551,7 @@ func (x *ConfirmRequest) String() string {
 func (*ConfirmRequest) ProtoMessage() {}
 
 func (x *ConfirmRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chat_v1_chat_proto_msgTypes[7]
+	mi := &file_chat_v1_chat_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -471,7 +564,7 @@ func (x *ConfirmRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfirmRequest.ProtoReflect.Descriptor instead.
 func (*ConfirmRequest) Descriptor() ([]byte, []int) {
-	return file_chat_v1_chat_proto_rawDescGZIP(), []int{7}
+	return file_chat_v1_chat_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ConfirmRequest) GetQuestion() string {
@@ -490,7 +583,7 @@ type ConfirmResponse struct {
 
 func (x *ConfirmResponse) Reset() {
 	*x = ConfirmResponse{}
-	mi := &file_chat_v1_chat_proto_msgTypes[8]
+	mi := &file_chat_v1_chat_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -502,7 +595,7 @@ func (x *ConfirmResponse) String() string {
 func (*ConfirmResponse) ProtoMessage() {}
 
 func (x *ConfirmResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chat_v1_chat_proto_msgTypes[8]
+	mi := &file_chat_v1_chat_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -515,7 +608,7 @@ func (x *ConfirmResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfirmResponse.ProtoReflect.Descriptor instead.
 func (*ConfirmResponse) Descriptor() ([]byte, []int) {
-	return file_chat_v1_chat_proto_rawDescGZIP(), []int{8}
+	return file_chat_v1_chat_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ConfirmResponse) GetYes() bool {
@@ -537,16 +630,22 @@ const file_chat_v1_chat_proto_rawDesc = "" +
 	"\x11ListRoomsResponse\x12#\n" +
 	"\x05rooms\x18\x01 \x03(\v2\r.chat.v1.RoomR\x05rooms\"$\n" +
 	"\x0eHistoryRequest\x12\x12\n" +
-	"\x04room\x18\x01 \x01(\tR\x04room\"I\n" +
+	"\x04room\x18\x01 \x01(\tR\x04room\"r\n" +
 	"\vJoinRequest\x12\x12\n" +
 	"\x04room\x18\x01 \x01(\tR\x04room\x12\x12\n" +
 	"\x04user\x18\x02 \x01(\tR\x04user\x12\x12\n" +
-	"\x04text\x18\x03 \x01(\tR\x04text\"\x85\x01\n" +
+	"\x04text\x18\x03 \x01(\tR\x04text\x12'\n" +
+	"\x05since\x18\x04 \x01(\v2\x11.chat.v1.PositionR\x05since\"8\n" +
+	"\bPosition\x12\x14\n" +
+	"\x05epoch\x18\x01 \x01(\tR\x05epoch\x12\x16\n" +
+	"\x06offset\x18\x02 \x01(\x04R\x06offset\"\xce\x01\n" +
 	"\tChatEvent\x12#\n" +
 	"\x04line\x18\x01 \x01(\v2\r.chat.v1.LineH\x00R\x04line\x12\x18\n" +
 	"\x06joined\x18\x02 \x01(\tH\x00R\x06joined\x12\x14\n" +
 	"\x04left\x18\x03 \x01(\tH\x00R\x04left\x12\x1a\n" +
-	"\acleared\x18\x04 \x01(\tH\x00R\aclearedB\a\n" +
+	"\acleared\x18\x04 \x01(\tH\x00R\acleared\x12\x18\n" +
+	"\x06missed\x18\x05 \x01(\bH\x00R\x06missed\x12-\n" +
+	"\bposition\x18\x06 \x01(\v2\x11.chat.v1.PositionR\bpositionB\a\n" +
 	"\x05event\".\n" +
 	"\x04Line\x12\x12\n" +
 	"\x04user\x18\x01 \x01(\tR\x04user\x12\x12\n" +
@@ -574,34 +673,37 @@ func file_chat_v1_chat_proto_rawDescGZIP() []byte {
 	return file_chat_v1_chat_proto_rawDescData
 }
 
-var file_chat_v1_chat_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_chat_v1_chat_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_chat_v1_chat_proto_goTypes = []any{
 	(*ListRoomsRequest)(nil),  // 0: chat.v1.ListRoomsRequest
 	(*Room)(nil),              // 1: chat.v1.Room
 	(*ListRoomsResponse)(nil), // 2: chat.v1.ListRoomsResponse
 	(*HistoryRequest)(nil),    // 3: chat.v1.HistoryRequest
 	(*JoinRequest)(nil),       // 4: chat.v1.JoinRequest
-	(*ChatEvent)(nil),         // 5: chat.v1.ChatEvent
-	(*Line)(nil),              // 6: chat.v1.Line
-	(*ConfirmRequest)(nil),    // 7: chat.v1.ConfirmRequest
-	(*ConfirmResponse)(nil),   // 8: chat.v1.ConfirmResponse
+	(*Position)(nil),          // 5: chat.v1.Position
+	(*ChatEvent)(nil),         // 6: chat.v1.ChatEvent
+	(*Line)(nil),              // 7: chat.v1.Line
+	(*ConfirmRequest)(nil),    // 8: chat.v1.ConfirmRequest
+	(*ConfirmResponse)(nil),   // 9: chat.v1.ConfirmResponse
 }
 var file_chat_v1_chat_proto_depIdxs = []int32{
 	1, // 0: chat.v1.ListRoomsResponse.rooms:type_name -> chat.v1.Room
-	6, // 1: chat.v1.ChatEvent.line:type_name -> chat.v1.Line
-	0, // 2: chat.v1.ChatService.ListRooms:input_type -> chat.v1.ListRoomsRequest
-	3, // 3: chat.v1.ChatService.History:input_type -> chat.v1.HistoryRequest
-	4, // 4: chat.v1.ChatService.Join:input_type -> chat.v1.JoinRequest
-	7, // 5: chat.v1.PageService.Confirm:input_type -> chat.v1.ConfirmRequest
-	2, // 6: chat.v1.ChatService.ListRooms:output_type -> chat.v1.ListRoomsResponse
-	6, // 7: chat.v1.ChatService.History:output_type -> chat.v1.Line
-	5, // 8: chat.v1.ChatService.Join:output_type -> chat.v1.ChatEvent
-	8, // 9: chat.v1.PageService.Confirm:output_type -> chat.v1.ConfirmResponse
-	6, // [6:10] is the sub-list for method output_type
-	2, // [2:6] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	2, // [2:2] is the sub-list for extension extendee
-	0, // [0:2] is the sub-list for field type_name
+	5, // 1: chat.v1.JoinRequest.since:type_name -> chat.v1.Position
+	7, // 2: chat.v1.ChatEvent.line:type_name -> chat.v1.Line
+	5, // 3: chat.v1.ChatEvent.position:type_name -> chat.v1.Position
+	0, // 4: chat.v1.ChatService.ListRooms:input_type -> chat.v1.ListRoomsRequest
+	3, // 5: chat.v1.ChatService.History:input_type -> chat.v1.HistoryRequest
+	4, // 6: chat.v1.ChatService.Join:input_type -> chat.v1.JoinRequest
+	8, // 7: chat.v1.PageService.Confirm:input_type -> chat.v1.ConfirmRequest
+	2, // 8: chat.v1.ChatService.ListRooms:output_type -> chat.v1.ListRoomsResponse
+	7, // 9: chat.v1.ChatService.History:output_type -> chat.v1.Line
+	6, // 10: chat.v1.ChatService.Join:output_type -> chat.v1.ChatEvent
+	9, // 11: chat.v1.PageService.Confirm:output_type -> chat.v1.ConfirmResponse
+	8, // [8:12] is the sub-list for method output_type
+	4, // [4:8] is the sub-list for method input_type
+	4, // [4:4] is the sub-list for extension type_name
+	4, // [4:4] is the sub-list for extension extendee
+	0, // [0:4] is the sub-list for field type_name
 }
 
 func init() { file_chat_v1_chat_proto_init() }
@@ -609,11 +711,12 @@ func file_chat_v1_chat_proto_init() {
 	if File_chat_v1_chat_proto != nil {
 		return
 	}
-	file_chat_v1_chat_proto_msgTypes[5].OneofWrappers = []any{
+	file_chat_v1_chat_proto_msgTypes[6].OneofWrappers = []any{
 		(*ChatEvent_Line)(nil),
 		(*ChatEvent_Joined)(nil),
 		(*ChatEvent_Left)(nil),
 		(*ChatEvent_Cleared)(nil),
+		(*ChatEvent_Missed)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -621,7 +724,7 @@ func file_chat_v1_chat_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_chat_v1_chat_proto_rawDesc), len(file_chat_v1_chat_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   9,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file chat/v1/chat.proto.
  */
 export const file_chat_v1_chat: GenFile = /*@__PURE__*/
-  fileDesc("ChJjaGF0L3YxL2NoYXQucHJvdG8SB2NoYXQudjEiEgoQTGlzdFJvb21zUmVxdWVzdCIlCgRSb29tEgwKBG5hbWUYASABKAkSDwoHbWVtYmVycxgCIAEoBSIxChFMaXN0Um9vbXNSZXNwb25zZRIcCgVyb29tcxgBIAMoCzINLmNoYXQudjEuUm9vbSIeCg5IaXN0b3J5UmVxdWVzdBIMCgRyb29tGAEgASgJIjcKC0pvaW5SZXF1ZXN0EgwKBHJvb20YASABKAkSDAoEdXNlchgCIAEoCRIMCgR0ZXh0GAMgASgJImgKCUNoYXRFdmVudBIdCgRsaW5lGAEgASgLMg0uY2hhdC52MS5MaW5lSAASEAoGam9pbmVkGAIgASgJSAASDgoEbGVmdBgDIAEoCUgAEhEKB2NsZWFyZWQYBCABKAlIAEIHCgVldmVudCIiCgRMaW5lEgwKBHVzZXIYASABKAkSDAoEdGV4dBgCIAEoCSIiCg5Db25maXJtUmVxdWVzdBIQCghxdWVzdGlvbhgBIAEoCSIeCg9Db25maXJtUmVzcG9uc2USCwoDeWVzGAEgASgIMrwBCgtDaGF0U2VydmljZRJCCglMaXN0Um9vbXMSGS5jaGF0LnYxLkxpc3RSb29tc1JlcXVlc3QaGi5jaGF0LnYxLkxpc3RSb29tc1Jlc3BvbnNlEjMKB0hpc3RvcnkSFy5jaGF0LnYxLkhpc3RvcnlSZXF1ZXN0Gg0uY2hhdC52MS5MaW5lMAESNAoESm9pbhIULmNoYXQudjEuSm9pblJlcXVlc3QaEi5jaGF0LnYxLkNoYXRFdmVudCgBMAEySwoLUGFnZVNlcnZpY2USPAoHQ29uZmlybRIXLmNoYXQudjEuQ29uZmlybVJlcXVlc3QaGC5jaGF0LnYxLkNvbmZpcm1SZXNwb25zZUI7WjlnaXRodWIuY29tL3dzcGxleC93c3BsZXgvZXhhbXBsZXMvY2hhdC9nZW4vY2hhdC92MTtjaGF0djFiBnByb3RvMw");
+  fileDesc("ChJjaGF0L3YxL2NoYXQucHJvdG8SB2NoYXQudjEiEgoQTGlzdFJvb21zUmVxdWVzdCIlCgRSb29tEgwKBG5hbWUYASABKAkSDwoHbWVtYmVycxgCIAEoBSIxChFMaXN0Um9vbXNSZXNwb25zZRIcCgVyb29tcxgBIAMoCzINLmNoYXQudjEuUm9vbSIeCg5IaXN0b3J5UmVxdWVzdBIMCgRyb29tGAEgASgJIlkKC0pvaW5SZXF1ZXN0EgwKBHJvb20YASABKAkSDAoEdXNlchgCIAEoCRIMCgR0ZXh0GAMgASgJEiAKBXNpbmNlGAQgASgLMhEuY2hhdC52MS5Qb3NpdGlvbiIpCghQb3NpdGlvbhINCgVlcG9jaBgBIAEoCRIOCgZvZmZzZXQYAiABKAQinwEKCUNoYXRFdmVudBIdCgRsaW5lGAEgASgLMg0uY2hhdC52MS5MaW5lSAASEAoGam9pbmVkGAIgASgJSAASDgoEbGVmdBgDIAEoCUgAEhEKB2NsZWFyZWQYBCABKAlIABIQCgZtaXNzZWQYBSABKAhIABIjCghwb3NpdGlvbhgGIAEoCzIRLmNoYXQudjEuUG9zaXRpb25CBwoFZXZlbnQiIgoETGluZRIMCgR1c2VyGAEgASgJEgwKBHRleHQYAiABKAkiIgoOQ29uZmlybVJlcXVlc3QSEAoIcXVlc3Rpb24YASABKAkiHgoPQ29uZmlybVJlc3BvbnNlEgsKA3llcxgBIAEoCDK8AQoLQ2hhdFNlcnZpY2USQgoJTGlzdFJvb21zEhkuY2hhdC52MS5MaXN0Um9vbXNSZXF1ZXN0GhouY2hhdC52MS5MaXN0Um9vbXNSZXNwb25zZRIzCgdIaXN0b3J5EhcuY2hhdC52MS5IaXN0b3J5UmVxdWVzdBoNLmNoYXQudjEuTGluZTABEjQKBEpvaW4SFC5jaGF0LnYxLkpvaW5SZXF1ZXN0GhIuY2hhdC52MS5DaGF0RXZlbnQoATABMksKC1BhZ2VTZXJ2aWNlEjwKB0NvbmZpcm0SFy5jaGF0LnYxLkNvbmZpcm1SZXF1ZXN0GhguY2hhdC52MS5Db25maXJtUmVzcG9uc2VCO1o5Z2l0aHViLmNvbS93c3BsZXgvd3NwbGV4L2V4YW1wbGVzL2NoYXQvZ2VuL2NoYXQvdjE7Y2hhdHYxYgZwcm90bzM");
 
 /**
  * @generated from message chat.v1.ListRoomsRequest
@@ -90,9 +90,10 @@ export const HistoryRequestSchema: GenMessage<HistoryRequest> = /*@__PURE__*/
   messageDesc(file_chat_v1_chat, 3);
 
 /**
- * JoinRequest: the first names the room and the user; each later one is a
- * line to say. The line "/clear" asks to clear the room's history, which
- * the server confirms with the sender's page first.
+ * JoinRequest: the first names the room and the user, and to resume,
+ * since; each later one is a line to say. The line "/clear" asks to clear
+ * the room's history, which the server confirms with the sender's page
+ * first.
  *
  * @generated from message chat.v1.JoinRequest
  */
@@ -111,6 +112,16 @@ export type JoinRequest = Message<"chat.v1.JoinRequest"> & {
    * @generated from field: string text = 3;
    */
   text: string;
+
+  /**
+   * since, in the first request, resumes after the position of the last
+   * event the member received, on a new call after the old one broke:
+   * what happened meanwhile comes first. Without it the room's recent
+   * history comes first.
+   *
+   * @generated from field: chat.v1.Position since = 4;
+   */
+  since?: Position | undefined;
 };
 
 /**
@@ -119,6 +130,30 @@ export type JoinRequest = Message<"chat.v1.JoinRequest"> & {
  */
 export const JoinRequestSchema: GenMessage<JoinRequest> = /*@__PURE__*/
   messageDesc(file_chat_v1_chat, 4);
+
+/**
+ * Position is an event's place in its room (a wsplex topic position).
+ *
+ * @generated from message chat.v1.Position
+ */
+export type Position = Message<"chat.v1.Position"> & {
+  /**
+   * @generated from field: string epoch = 1;
+   */
+  epoch: string;
+
+  /**
+   * @generated from field: uint64 offset = 2;
+   */
+  offset: bigint;
+};
+
+/**
+ * Describes the message chat.v1.Position.
+ * Use `create(PositionSchema)` to create a new message.
+ */
+export const PositionSchema: GenMessage<Position> = /*@__PURE__*/
+  messageDesc(file_chat_v1_chat, 5);
 
 /**
  * ChatEvent is one thing that happened in a room.
@@ -161,7 +196,23 @@ export type ChatEvent = Message<"chat.v1.ChatEvent"> & {
      */
     value: string;
     case: "cleared";
+  } | {
+    /**
+     * missed says that events were lost before this point: the room's
+     * history no longer held them when the member resumed.
+     *
+     * @generated from field: bool missed = 5;
+     */
+    value: boolean;
+    case: "missed";
   } | { case: undefined; value?: undefined };
+
+  /**
+   * position is the event's place in the room, for JoinRequest.since.
+   *
+   * @generated from field: chat.v1.Position position = 6;
+   */
+  position?: Position | undefined;
 };
 
 /**
@@ -169,7 +220,7 @@ export type ChatEvent = Message<"chat.v1.ChatEvent"> & {
  * Use `create(ChatEventSchema)` to create a new message.
  */
 export const ChatEventSchema: GenMessage<ChatEvent> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 5);
+  messageDesc(file_chat_v1_chat, 6);
 
 /**
  * @generated from message chat.v1.Line
@@ -191,7 +242,7 @@ export type Line = Message<"chat.v1.Line"> & {
  * Use `create(LineSchema)` to create a new message.
  */
 export const LineSchema: GenMessage<Line> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 6);
+  messageDesc(file_chat_v1_chat, 7);
 
 /**
  * @generated from message chat.v1.ConfirmRequest
@@ -208,7 +259,7 @@ export type ConfirmRequest = Message<"chat.v1.ConfirmRequest"> & {
  * Use `create(ConfirmRequestSchema)` to create a new message.
  */
 export const ConfirmRequestSchema: GenMessage<ConfirmRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 7);
+  messageDesc(file_chat_v1_chat, 8);
 
 /**
  * @generated from message chat.v1.ConfirmResponse
@@ -225,7 +276,7 @@ export type ConfirmResponse = Message<"chat.v1.ConfirmResponse"> & {
  * Use `create(ConfirmResponseSchema)` to create a new message.
  */
 export const ConfirmResponseSchema: GenMessage<ConfirmResponse> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 8);
+  messageDesc(file_chat_v1_chat, 9);
 
 /**
  * ChatService runs on the server.
@@ -234,7 +285,7 @@ export const ConfirmResponseSchema: GenMessage<ConfirmResponse> = /*@__PURE__*/
  */
 export const ChatService: GenService<{
   /**
-   * ListRooms lists the rooms that have members or history (unary).
+   * ListRooms lists the rooms that have members on this server (unary).
    *
    * @generated from rpc chat.v1.ChatService.ListRooms
    */
@@ -254,9 +305,10 @@ export const ChatService: GenService<{
     output: typeof LineSchema;
   },
   /**
-   * Join enters a room: the first request names the room and the user,
-   * the first event is the member's own join, then come the room's events
-   * until the member half-closes (bidi streaming).
+   * Join enters a room: the first request names the room and the user;
+   * the room's recent history comes first, ending with the member's own
+   * join, then the room's events until the member half-closes (bidi
+   * streaming). Every server of a cluster sees the same rooms.
    *
    * @generated from rpc chat.v1.ChatService.Join
    */

@@ -66,13 +66,14 @@ var (
 
 // ChatServiceClient is a client for the chat.v1.ChatService service.
 type ChatServiceClient interface {
-	// ListRooms lists the rooms that have members or history (unary).
+	// ListRooms lists the rooms that have members on this server (unary).
 	ListRooms(context.Context, *v1.ListRoomsRequest) (*v1.ListRoomsResponse, error)
 	// History sends the room's recent lines, oldest first (server streaming).
 	History(context.Context, *v1.HistoryRequest) (ChatServiceHistoryClientStream, error)
-	// Join enters a room: the first request names the room and the user,
-	// the first event is the member's own join, then come the room's events
-	// until the member half-closes (bidi streaming).
+	// Join enters a room: the first request names the room and the user;
+	// the room's recent history comes first, ending with the member's own
+	// join, then the room's events until the member half-closes (bidi
+	// streaming). Every server of a cluster sees the same rooms.
 	Join(context.Context) (ChatServiceJoinClientStream, error)
 }
 
@@ -140,13 +141,14 @@ func (s ChatServiceJoinClientStream) Close() error {
 
 // ChatServiceHandler is an implementation of the chat.v1.ChatService service.
 type ChatServiceHandler interface {
-	// ListRooms lists the rooms that have members or history (unary).
+	// ListRooms lists the rooms that have members on this server (unary).
 	ListRooms(context.Context, *v1.ListRoomsRequest) (*v1.ListRoomsResponse, error)
 	// History sends the room's recent lines, oldest first (server streaming).
 	History(context.Context, *v1.HistoryRequest, ChatServiceHistoryServerStream) error
-	// Join enters a room: the first request names the room and the user,
-	// the first event is the member's own join, then come the room's events
-	// until the member half-closes (bidi streaming).
+	// Join enters a room: the first request names the room and the user;
+	// the room's recent history comes first, ending with the member's own
+	// join, then the room's events until the member half-closes (bidi
+	// streaming). Every server of a cluster sees the same rooms.
 	Join(context.Context, ChatServiceJoinServerStream) error
 }
 
