@@ -2,14 +2,19 @@ module github.com/wsplex/wsplex/topicbench
 
 go 1.26.0
 
-replace github.com/wsplex/wsplex => ../
+replace (
+	github.com/wsplex/wsplex => ../
+	github.com/wsplex/wsplex/wsplexnats => ../wsplexnats
+)
 
 require (
 	github.com/centrifugal/centrifuge v0.40.1
 	github.com/centrifugal/centrifuge-go v0.12.1
 	github.com/nats-io/nats-server/v2 v2.15.2
+	github.com/nats-io/nats.go v1.55.0
 	github.com/prometheus/client_golang v1.25.0
 	github.com/wsplex/wsplex v0.0.0
+	github.com/wsplex/wsplex/wsplexnats v0.0.0
 	go.uber.org/goleak v1.3.0
 )
 
@@ -29,7 +34,6 @@ require (
 	github.com/minio/highwayhash v1.0.4 // indirect
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
 	github.com/nats-io/jwt/v2 v2.8.2 // indirect
-	github.com/nats-io/nats.go v1.55.0 // indirect
 	github.com/nats-io/nkeys v0.4.16 // indirect
 	github.com/nats-io/nuid v1.0.1 // indirect
 	github.com/prometheus/client_model v0.6.3 // indirect

@@ -471,7 +471,7 @@ func summary() string {
 	for _, key := range results.order {
 		bc := results.m[key]
 		w, c := bc[sysWsplex], bc[sysCentrifuge]
-		fmt.Fprintf(&b, "\n%s, medians of %d rounds\n", key, len(w[firstMetric(w)]))
+		fmt.Fprintf(&b, "\n%s, medians of %d rounds\n", key, max(len(w[firstMetric(w)]), len(c[firstMetric(c)])))
 		fmt.Fprintf(&b, "| metric | wsplex | centrifuge | wsplex ÷ centrifuge |\n|---|---|---|---|\n")
 		for _, m := range metricOrder {
 			if w[m] == nil && c[m] == nil {
