@@ -11,7 +11,7 @@ import (
 
 var (
 	flagN      = flag.Int("topicbench.n", 1000, "subscribers, each on its own connection")
-	flagRounds = flag.Int("topicbench.rounds", 5, "rounds; each measures every system once, in turns")
+	flagRounds = flag.Int("topicbench.rounds", 9, "rounds; each measures every system once, in turns")
 	flagPubs   = flag.Int("topicbench.pubs", 100, "publishes made one at a time, for latency")
 	flagMsgs   = flag.Int("topicbench.msgs", 500, "publishes made back-to-back, for deliveries per second")
 	flagSize   = flag.Int("topicbench.size", 64, "bytes per message")

@@ -436,14 +436,14 @@ func measureIdle(tb testing.TB, system string, n int, shared bool) memSample {
 // ends: results[bench][config][system][metric].
 var results = struct {
 	sync.Mutex
-	order []string // "bench config", in the order first seen
+	order []string // "bench/config", in the order first seen
 	m     map[string]map[string]map[string][]float64
 }{m: map[string]map[string]map[string][]float64{}}
 
 func record(bench, config, system, metric string, v float64) {
 	results.Lock()
 	defer results.Unlock()
-	key := bench + " " + config
+	key := bench + "/" + config
 	bc := results.m[key]
 	if bc == nil {
 		bc = map[string]map[string][]float64{}
@@ -471,7 +471,9 @@ func summary() string {
 	for _, key := range results.order {
 		bc := results.m[key]
 		w, c := bc[sysWsplex], bc[sysCentrifuge]
-		fmt.Fprintf(&b, "\n%s, medians of %d rounds\n", key, max(len(w[firstMetric(w)]), len(c[firstMetric(c)])))
+		// Not a line that starts with "Benchmark", which benchstat would
+		// read as a result.
+		fmt.Fprintf(&b, "\nmedians of %d rounds, %s:\n", max(len(w[firstMetric(w)]), len(c[firstMetric(c)])), key)
 		fmt.Fprintf(&b, "| metric | wsplex | centrifuge | wsplex ÷ centrifuge |\n|---|---|---|---|\n")
 		for _, m := range metricOrder {
 			if w[m] == nil && c[m] == nil {
