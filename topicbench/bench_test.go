@@ -38,9 +38,10 @@ var (
 // is three nodes on a shared broker, subscribers spread over them and the
 // publisher on the first: three Hubs each on a wsplexnats Broker of its own
 // (one NATS server with JetStream, the stream in memory), or three Nodes on
-// a Redis broker each (one redis-server, without persistence). The nodes of a system run in one process of their
-// own, the brokers in theirs. Every round measures each system once,
-// first one then the other, in turns; compare the medians of the rounds.
+// a Redis broker each (one redis-server, without persistence). The nodes
+// of a system run in one process of their own, the brokers in theirs.
+// Every round measures each system once, first one then the other, in
+// turns; compare the medians of the rounds.
 func BenchmarkFanout(b *testing.B) {
 	p := fanoutParams{pubs: *flagPubs, msgs: *flagMsgs, size: *flagSize}
 	for _, nodes := range []int{1, 3} {
