@@ -212,7 +212,7 @@ func (o *sender) appendSmall(hdr, body []byte) {
 // reserves it, or until stop is closed (returning false). The reservation
 // ends with data or cancel. Waiters get room in turn, as it frees, so a
 // flush wakes only those it makes room for, not every stream writing.
-func (o *sender) reserve(n int, stop <-chan struct{}, deadline <-chan struct{}) (ok bool, err error) {
+func (o *sender) reserve(n int, stopChan func() <-chan struct{}, deadline <-chan struct{}) (ok bool, err error) {
 	o.mu.Lock()
 	if o.err != nil || o.stopping {
 		err = o.errOrClosedLocked()
@@ -231,6 +231,10 @@ func (o *sender) reserve(n int, stop <-chan struct{}, deadline <-chan struct{}) 
 		o.kick() // held frames may fill the queue: only a flush makes room
 	}
 	o.mu.Unlock()
+	var stop <-chan struct{}
+	if stopChan != nil {
+		stop = stopChan()
+	}
 	select {
 	case <-w.granted:
 	case <-stop:
@@ -431,6 +435,12 @@ func (o *sender) flushed() {
 	clear(o.bulk)
 	o.flushing = false
 	o.received.Store(false)
+	if o.holdSet {
+		// Nothing is held any more: the hold's timer would wake a goroutine
+		// to find nothing to send.
+		o.holdT.Stop()
+		o.holdSet = false
+	}
 	o.grantRoom()
 	if o.idle != nil && !o.direct {
 		close(o.idle)

@@ -234,6 +234,27 @@ func (s *Stream) waitChan(readers bool) <-chan struct{} {
 	return *ch
 }
 
+// writeStop returns the channel that wakes a Write waiting for room in the
+// send queue: made only when one has to wait, since most writes find room
+// and a channel per write cost a quarter of a busy server's CPU. A reset or
+// close that came before the channel existed shows in writeErr, so then
+// the channel is closed already.
+func (s *Stream) writeStop() <-chan struct{} {
+	s.sess.mu.Lock()
+	defer s.sess.mu.Unlock()
+	if s.writeErr() != nil {
+		return closedChan
+	}
+	return s.waitChan(false)
+}
+
+// closedChan is a closed channel.
+var closedChan = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
+
 // wait blocks until the stream's readers (or writers) are woken, dl or
 // extra is closed, or the session ends. sess.mu is held on entry and on
 // return, but not while waiting.
@@ -537,10 +558,10 @@ func (s *Stream) Write(p []byte) (n int, err error) {
 			n += k
 			continue
 		}
-		stop, dl := s.waitChan(false), s.writeDeadline()
+		dl := s.writeDeadline()
 		kick := s.hold == holdNone
 		sess.mu.Unlock()
-		ok, err := sess.out.reserve(headerSize+k, stop, dl)
+		ok, err := sess.out.reserve(headerSize+k, s.writeStop, dl)
 		if ok {
 			sess.out.data(makeHeader(typeData, 0, s.id, uint32(k)), p[n:n+k], kick)
 		}
