@@ -165,7 +165,12 @@ func (r *Router) work(w *workers, ms *mux.Stream) {
 }
 
 func (r *Router) serveStream(ms *mux.Stream) {
-	defer ms.Close()
+	detached := false
+	defer func() {
+		if !detached {
+			ms.Close()
+		}
+	}()
 	log := r.opts.Logger
 	ms.SetReadDeadline(time.Now().Add(r.opts.OpenTimeout))
 	s := &Stream{ms: ms, opts: r.opts}
@@ -211,12 +216,12 @@ func (r *Router) serveStream(ms *mux.Stream) {
 		// reset) reads no answer, but what it sent is still served.
 		return
 	}
-	r.run(h, s)
+	detached = r.run(h, s)
 }
 
 // run calls the handler and ends the stream with its outcome. A panic
 // resets only this stream.
-func (r *Router) run(h Handler, s *Stream) {
+func (r *Router) run(h Handler, s *Stream) (detached bool) {
 	defer func() {
 		if p := recover(); p != nil {
 			r.opts.Logger.Error("wsplex/stream: handler panicked", "stream", s.name, "remote", s.RemoteAddr(),
@@ -226,11 +231,15 @@ func (r *Router) run(h Handler, s *Stream) {
 	}()
 	if err := h.ServeStream(s.Context(), s); err != nil {
 		s.CloseWithError(err)
-		return
+		return false
+	}
+	if s.detached {
+		return true // its holder ends it
 	}
 	s.Respond()
 	s.CloseWrite()
 	s.Close()
+	return false
 }
 
 // readOpenRequest decodes the open request at the start of a stream. It

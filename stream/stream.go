@@ -51,6 +51,7 @@ type Stream struct {
 	respondMu  sync.Mutex
 	responded  bool
 	deferred   bool
+	detached   bool // the handler keeps the stream after it returns (Detach)
 
 	dlMu sync.Mutex
 	rdl  time.Time // the read deadline the user set, which Response restores
@@ -412,6 +413,18 @@ func (s *Stream) CloseWithError(err error) error {
 	s.ms.Reset(e)
 	return s.ms.Close()
 }
+
+// Detach, called by a Router's handler before it returns nil, keeps the
+// stream open after the handler returns, for a handler that hands the
+// stream on rather than serving it to the end on its goroutine: a stream
+// that mostly waits, such as a topic subscription, then costs no goroutine
+// while it waits. The Router then neither answers the open nor closes the
+// stream: whoever holds it must, and at the latest when its Context ends
+// (the peer reset it, or the session ended); until closed, it counts
+// against the session's streams (mux.Options.MaxStreams). A handler that
+// returns an error ends the stream as usual. On a stream not served by a
+// Router, Detach does nothing.
+func (s *Stream) Detach() { s.detached = true }
 
 // Cancel ends the stream with CodeCanceled: the peer's pending and later
 // calls fail and its handler's context is cancelled.

@@ -753,3 +753,45 @@ func TestBytesMessages(t *testing.T) {
 		}
 	}
 }
+
+// TestDetach checks that a handler that detaches its stream hands it on
+// open: the holder answers, writes and closes it after the handler
+// returned, and learns from the stream's context when the session ends.
+func TestDetach(t *testing.T) {
+	type held struct {
+		ctx context.Context
+		s   *stream.Stream
+	}
+	handed := make(chan held, 1)
+	routes := stream.NewRouter(nil)
+	routes.Handle("/later", answering(func(ctx context.Context, s *stream.Stream) error {
+		s.Detach()
+		handed <- held{ctx, s}
+		return nil
+	}))
+	sess := serve(t, routes)
+	c, err := stream.Open(t.Context(), sess, "/later", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	h := <-handed
+	h.s.ResponseMetadata().Set("x-by", "holder")
+	if err := h.s.Send(wrapperspb.String("from the holder")); err != nil {
+		t.Fatal(err)
+	}
+	var got wrapperspb.StringValue
+	if err := c.Receive(&got); err != nil || got.GetValue() != "from the holder" {
+		t.Fatalf("got %q, %v", got.GetValue(), err)
+	}
+	if md, _ := c.Response(t.Context()); md.Get("x-by") != "holder" {
+		t.Fatalf("answer %v, want the holder's", md)
+	}
+	sess.Close()
+	select {
+	case <-h.ctx.Done():
+	case <-time.After(guard):
+		t.Fatal("the detached stream's context outlived the session")
+	}
+	h.s.Close()
+}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"iter"
 	"log/slog"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -127,24 +128,38 @@ func (h *Hub) ServeStream(ctx context.Context, s *stream.Stream) error {
 // subscription is one subscriber's queue between the broker and the
 // goroutine that writes to its stream.
 type subscription struct {
-	s      *stream.Stream
-	max    int
-	wake   chan struct{} // one token: the queue has something or overflowed
-	mu     sync.Mutex
-	queue  []*Message
-	failed error // the broker ended the subscription
-	over   bool  // the queue overflowed
+	max  int
+	wake chan struct{} // iterator (Hub.Subscribe): one token, the queue has something or overflowed
+	// s is the subscriber's stream (not Hub.Subscribe's iterator), which a
+	// goroutine of its own writes to only while there is something to
+	// write: deliver starts one (pump) when none runs.
+	s       *stream.Stream
+	writing bool // a pump runs, or the handler still writes
+	done    bool // ended: nothing starts a pump again
+	mu      sync.Mutex
+	queue   []*Message
+	failed  error // the broker ended the subscription
+	over    bool  // the queue overflowed
 	// replay is true while Broker.Subscribe runs and delivers history,
 	// which does not count against max: the broker bounds it. backlog is
 	// how much of it is still queued.
 	replay  bool
 	backlog int
+
+	// Stream subscriptions only, set before the stream is detached.
+	hub     *Hub
+	name    string
+	pos     Position    // the subscriber's, written by one pump at a time
+	stop    func()      // leaves the broker
+	unwatch func() bool // stops watching the stream's context
 }
 
 func (q *subscription) deliver(m *Message, err error) {
 	q.mu.Lock()
 	switch {
-	case q.over || q.failed != nil:
+	case q.over || q.failed != nil || q.done:
+		q.mu.Unlock()
+		return
 	case err != nil:
 		q.failed = err
 	case q.replay:
@@ -162,7 +177,15 @@ func (q *subscription) deliver(m *Message, err error) {
 	default:
 		q.queue = append(q.queue, m)
 	}
+	pump := q.s != nil && !q.writing
+	if pump {
+		q.writing = true
+	}
 	q.mu.Unlock()
+	if pump {
+		go q.pump()
+		return
+	}
 	select {
 	case q.wake <- struct{}{}:
 	default:
@@ -190,7 +213,10 @@ func (q *subscription) take(batch []*Message) ([]*Message, bool, error) {
 
 // subscribe subscribes q to topic name through the broker.
 func (h *Hub) subscribe(ctx context.Context, name string, since *Position, q *subscription) (Position, func(), error) {
-	q.max, q.wake, q.replay = h.queue, make(chan struct{}, 1), true
+	q.max, q.replay = h.queue, true
+	if q.s == nil {
+		q.wake = make(chan struct{}, 1)
+	}
 	start, stop, err := h.broker.Subscribe(ctx, name, since, q.deliver)
 	q.mu.Lock()
 	q.replay = false
@@ -279,31 +305,130 @@ func (r streamRelay) batch(begin bool) {
 	}
 }
 
+// serveSubscription answers a subscription, writes what its subscriber
+// has missed, and detaches the stream (stream.Stream.Detach): from then
+// on a goroutine writes to it only while messages wait, so that an idle
+// subscription costs no goroutine.
 func (h *Hub) serveSubscription(ctx context.Context, s *stream.Stream) error {
 	since, err := position(s.Metadata())
 	if err != nil {
 		return err
 	}
-	q := &subscription{s: s}
+	q := &subscription{s: s, writing: true, hub: h, name: s.Name()}
 	start, stop, err := h.subscribe(ctx, s.Name(), since, q)
 	if err != nil {
 		return err
 	}
-	defer stop()
-	pos := start
+	q.stop = stop
+	q.pos = start
 	if since != nil {
-		pos = *since
+		q.pos = *since
 	}
-	setPosition(s.ResponseMetadata(), pos)
-	err = s.Respond()
-	if err == nil {
-		err = h.run(ctx, s.Name(), q, pos, start, streamRelay{s})
+	setPosition(s.ResponseMetadata(), q.pos)
+	if err := s.Respond(); err != nil {
+		q.finish(err)
+		return nil
 	}
-	if err != nil && q.overflowed() {
+	if q.pos != start {
+		q.pos = start
+		if err := s.Send(gapEvent(start)); err != nil {
+			q.finish(err)
+			return nil
+		}
+	}
+	s.Detach()
+	q.unwatch = context.AfterFunc(ctx, func() { q.finish(ctx.Err()) })
+	q.pump()
+	return nil
+}
+
+// pump writes what the subscription's queue holds until it is empty, or
+// ends the subscription when the queue overflowed, the broker failed or a
+// write failed.
+func (q *subscription) pump() {
+	var batch []*Message
+	for {
+		q.mu.Lock()
+		if len(q.queue) == 0 && !q.over && q.failed == nil {
+			q.writing = false
+			q.mu.Unlock()
+			return
+		}
+		batch = append(batch[:0], q.queue...)
+		clear(q.queue)
+		q.queue, q.backlog = q.queue[:0], 0
+		over, failed := q.over, q.failed
+		q.mu.Unlock()
+		switch {
+		case over:
+			q.finish(errOverflow)
+			return
+		case failed != nil && len(batch) == 0:
+			q.finish(failed)
+			return
+		}
+		if err := q.write(batch); err != nil {
+			q.finish(err)
+			return
+		}
+		clear(batch)
+	}
+}
+
+// write sends batch, announcing a gap where a message does not follow the
+// subscriber's position.
+func (q *subscription) write(batch []*Message) error {
+	q.s.Hold()
+	defer q.s.Flush()
+	for _, m := range batch {
+		if m.Epoch != q.pos.Epoch || m.Prev != q.pos.Offset {
+			if err := q.s.Send(gapEvent(Position{Epoch: m.Epoch, Offset: m.Prev})); err != nil {
+				return err
+			}
+		}
+		q.pos = m.Position
+		if err := q.s.SendBytes(m.encoded()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// finish ends a stream subscription, once: it leaves the broker and ends
+// the stream with the status that why calls for.
+func (q *subscription) finish(why error) {
+	q.mu.Lock()
+	if q.done {
+		q.mu.Unlock()
+		return
+	}
+	q.done, q.queue = true, nil
+	over := q.over
+	q.mu.Unlock()
+	if q.unwatch != nil {
+		q.unwatch()
+	}
+	if q.stop != nil {
+		q.stop()
+	}
+	h, s := q.hub, q.s
+	switch {
+	case over:
 		s.SetWriteDeadline(time.Time{}) // set by deliver; the status must leave
-		return h.overflowed(s.Name(), "remote", s.RemoteAddr().String())
+		s.CloseWithError(h.overflowed(q.name, "remote", s.RemoteAddr().String()))
+	case errors.Is(why, context.Canceled) || errors.Is(why, context.DeadlineExceeded) ||
+		errors.Is(why, wsplex.ErrPeerClosed) || errors.Is(why, net.ErrClosed):
+		s.Close() // the subscriber left, or the session ended
+	case why != nil && !errors.Is(why, errOverflow):
+		var we *wsplex.Error
+		if !errors.As(why, &we) {
+			h.log.Warn("wsplex/topic: subscription ended", "topic", q.name, "err", why)
+			why = wsplex.Errorf(wsplex.CodeUnavailable, "topic %q: %v", q.name, why)
+		}
+		s.CloseWithError(why)
+	default:
+		s.Close()
 	}
-	return err
 }
 
 // yieldRelay passes events to the loop body of Hub.Subscribe.
