@@ -181,13 +181,14 @@ func (q *subscription) deliver(m *Message, err error) {
 	if pump {
 		q.writing = true
 	}
+	wake := q.wake
 	q.mu.Unlock()
 	if pump {
 		go q.pump()
 		return
 	}
 	select {
-	case q.wake <- struct{}{}:
+	case wake <- struct{}{}:
 	default:
 	}
 }
@@ -342,18 +343,54 @@ func (h *Hub) serveSubscription(ctx context.Context, s *stream.Stream) error {
 	return nil
 }
 
-// pump writes what the subscription's queue holds until it is empty, or
-// ends the subscription when the queue overflowed, the broker failed or a
-// write failed.
+// pumpLinger is how long a pump waits for more once the queue is empty
+// before its goroutine ends: a busy subscription keeps one goroutine, which
+// a new one per message would cost its stack's growth each time, and an
+// idle one has none.
+const pumpLinger = time.Second
+
+// pump writes what the subscription's queue holds, waiting up to
+// pumpLinger for more, or ends the subscription when the queue
+// overflowed, the broker failed or a write failed.
 func (q *subscription) pump() {
 	var batch []*Message
+	var linger *time.Timer
+	defer func() {
+		if linger != nil {
+			linger.Stop()
+		}
+	}()
+	lingered := false
 	for {
 		q.mu.Lock()
-		if len(q.queue) == 0 && !q.over && q.failed == nil {
-			q.writing = false
+		if q.done {
 			q.mu.Unlock()
 			return
 		}
+		if len(q.queue) == 0 && !q.over && q.failed == nil {
+			if lingered {
+				q.writing = false
+				q.mu.Unlock()
+				return
+			}
+			if q.wake == nil {
+				q.wake = make(chan struct{}, 1)
+			}
+			wake := q.wake
+			q.mu.Unlock()
+			if linger == nil {
+				linger = time.NewTimer(pumpLinger)
+			} else {
+				linger.Reset(pumpLinger)
+			}
+			select {
+			case <-wake:
+			case <-linger.C:
+				lingered = true
+			}
+			continue
+		}
+		lingered = false
 		batch = append(batch[:0], q.queue...)
 		clear(q.queue)
 		q.queue, q.backlog = q.queue[:0], 0
@@ -378,8 +415,10 @@ func (q *subscription) pump() {
 // write sends batch, announcing a gap where a message does not follow the
 // subscriber's position.
 func (q *subscription) write(batch []*Message) error {
-	q.s.Hold()
-	defer q.s.Flush()
+	if len(batch) > 1 {
+		q.s.Hold() // so that they leave together
+		defer q.s.Flush()
+	}
 	for _, m := range batch {
 		if m.Epoch != q.pos.Epoch || m.Prev != q.pos.Offset {
 			if err := q.s.Send(gapEvent(Position{Epoch: m.Epoch, Offset: m.Prev})); err != nil {
@@ -403,8 +442,12 @@ func (q *subscription) finish(why error) {
 		return
 	}
 	q.done, q.queue = true, nil
-	over := q.over
+	over, wake := q.over, q.wake
 	q.mu.Unlock()
+	select {
+	case wake <- struct{}{}: // a lingering pump ends
+	default:
+	}
 	if q.unwatch != nil {
 		q.unwatch()
 	}

@@ -388,6 +388,9 @@ func (c *child) mem() (rss, heap, stack, goroutines int64, err error) {
 	return
 }
 
+// idleSettle is how long the clients idle before they are measured.
+const idleSettle = 2 * time.Second
+
 // measureIdle starts a node process of system on one node with its
 // in-process broker, connects n subscribers to it, and measures what they
 // cost it. With shared, they all subscribe to one topic; otherwise each to
@@ -408,6 +411,10 @@ func measureIdle(tb testing.TB, system string, n int, shared bool) memSample {
 	f := &fixture{system: system, nodes: nodes, n: n, err: make(chan error, 1)}
 	defer f.close()
 	f.connect(tb, cfg)
+	// Idle means idle for a while: wsplex keeps a goroutine that served a
+	// stream (its Router's worker) and one that wrote to a subscription
+	// for a second, in case more comes.
+	time.Sleep(idleSettle)
 	rss, heap, stack, g, err := nodes.mem()
 	if err != nil {
 		tb.Fatal(err)
