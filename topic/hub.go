@@ -193,13 +193,6 @@ func (q *subscription) deliver(m *Message, err error) {
 	}
 }
 
-// overflowed reports whether the queue overflowed.
-func (q *subscription) overflowed() bool {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return q.over
-}
-
 // take moves the queued messages into batch, which it returns, with
 // whether the queue overflowed and why the broker ended the subscription.
 func (q *subscription) take(batch []*Message) ([]*Message, bool, error) {
@@ -290,19 +283,6 @@ func (h *Hub) run(ctx context.Context, name string, q *subscription, pos, start 
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-	}
-}
-
-// streamRelay writes events to a subscriber's stream.
-type streamRelay struct{ s *stream.Stream }
-
-func (r streamRelay) gap(p Position) error     { return r.s.Send(gapEvent(p)) }
-func (r streamRelay) message(m *Message) error { return r.s.SendBytes(m.encoded()) }
-func (r streamRelay) batch(begin bool) {
-	if begin {
-		r.s.Hold()
-	} else {
-		r.s.Flush()
 	}
 }
 
