@@ -211,16 +211,20 @@ func (h *Hub) subscribe(ctx context.Context, name string, since *Position, q *su
 	if q.s == nil {
 		q.wake = make(chan struct{}, 1)
 	}
+	// Stats count the subscription while the broker has it: from before
+	// Broker.Subscribe until before its stop, so that a Broker that reports
+	// both calls reports counts already changed.
+	h.subs.Add(1)
 	start, stop, err := h.broker.Subscribe(ctx, name, since, q.deliver)
 	q.mu.Lock()
 	q.replay = false
 	q.mu.Unlock()
 	if err != nil {
+		h.subs.Add(-1)
 		h.log.Warn("wsplex/topic: subscribe failed", "topic", name, "err", err)
 		return Position{}, nil, wsplex.Errorf(wsplex.CodeUnavailable, "topic %q: %v", name, err)
 	}
-	h.subs.Add(1)
-	return start, func() { stop(); h.subs.Add(-1) }, nil
+	return start, func() { h.subs.Add(-1); stop() }, nil
 }
 
 // overflowed counts and logs an overflow and returns its status.

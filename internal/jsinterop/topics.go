@@ -35,9 +35,9 @@ var hubOptions = map[string]struct {
 // secretTopic is the topic OnOpen refuses.
 const secretTopic = "/topics/secret"
 
-// watchedHub is a topic.Hub that says when a subscription or publish
-// stream it served has ended, so that a test can wait for its Stats to
-// change instead of polling them.
+// watchedHub is a topic.Hub that says when a subscription starts or
+// ends, so that a test can wait for its Stats to change instead of
+// polling them.
 type watchedHub struct {
 	*topic.Hub
 	mu      sync.Mutex
@@ -45,17 +45,36 @@ type watchedHub struct {
 }
 
 func newWatchedHub(opts *topic.Options) *watchedHub {
-	return &watchedHub{Hub: topic.NewHub(opts), changed: make(chan struct{})}
+	h := &watchedHub{changed: make(chan struct{})}
+	o := *opts
+	o.Broker = watchedBroker{o.Broker, h}
+	h.Hub = topic.NewHub(&o)
+	return h
 }
 
-func (h *watchedHub) ServeStream(ctx context.Context, s *stream.Stream) error {
-	defer func() {
-		h.mu.Lock()
-		close(h.changed)
-		h.changed = make(chan struct{})
-		h.mu.Unlock()
-	}()
-	return h.Hub.ServeStream(ctx, s)
+// change wakes whoever waits for the hub's Stats to change.
+func (h *watchedHub) change() {
+	h.mu.Lock()
+	close(h.changed)
+	h.changed = make(chan struct{})
+	h.mu.Unlock()
+}
+
+// watchedBroker tells its hub when a subscription starts and stops: a
+// Hub's Stats count a subscription from before Broker.Subscribe until
+// before its stop, so they have changed when these calls return.
+type watchedBroker struct {
+	topic.Broker
+	h *watchedHub
+}
+
+func (b watchedBroker) Subscribe(ctx context.Context, name string, since *topic.Position, deliver func(*topic.Message, error)) (topic.Position, func(), error) {
+	start, stop, err := b.Broker.Subscribe(ctx, name, since, deliver)
+	b.h.change()
+	if err != nil {
+		return start, stop, err
+	}
+	return start, func() { stop(); b.h.change() }, nil
 }
 
 // waitSubscriptions waits until the hub serves n subscriptions.
