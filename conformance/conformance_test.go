@@ -23,15 +23,18 @@ func TestConformance(t *testing.T) {
 	}
 	bin := build(t)
 	for _, tc := range []struct {
-		mode, program, config, knownFailing string
+		mode, program, config, knownFailing, knownFlaky string
 	}{
-		{"client", "wsplexclient", "client-config.yaml", "client-known-failing.txt"},
-		{"server", "wsplexserver", "server-config.yaml", ""},
+		{"client", "wsplexclient", "client-config.yaml", "client-known-failing.txt", ""},
+		{"server", "wsplexserver", "server-config.yaml", "", "server-known-flaky.txt"},
 	} {
 		t.Run(tc.mode, func(t *testing.T) {
 			args := []string{"--mode", tc.mode, "--conf", tc.config}
 			if tc.knownFailing != "" {
 				args = append(args, "--known-failing", "@"+tc.knownFailing)
+			}
+			if tc.knownFlaky != "" {
+				args = append(args, "--known-flaky", "@"+tc.knownFlaky)
 			}
 			args = append(args, "--", filepath.Join(bin, tc.program))
 			cmd := exec.CommandContext(t.Context(), filepath.Join(bin, "connectconformance"), args...)
