@@ -146,10 +146,11 @@ type subscription struct {
 	replay  bool
 	backlog int
 
+	pos Position // the subscriber's, moved by one writer at a time
+
 	// Stream subscriptions only, set before the stream is detached.
 	hub     *Hub
 	name    string
-	pos     Position    // the subscriber's, written by one pump at a time
 	stop    func()      // leaves the broker
 	unwatch func() bool // stops watching the stream's context
 }
@@ -247,8 +248,9 @@ type relay interface {
 // run relays q's events to r, starting at the subscriber's position pos
 // (since, or start without since), until ctx ends or a write fails.
 func (h *Hub) run(ctx context.Context, name string, q *subscription, pos, start Position, r relay) error {
+	q.pos = pos
 	if pos != start {
-		pos = start
+		q.pos = start
 		if err := r.gap(start); err != nil {
 			return err
 		}
@@ -262,19 +264,9 @@ func (h *Hub) run(ctx context.Context, name string, q *subscription, pos, start 
 			return errOverflow
 		}
 		if len(batch) > 0 {
-			r.batch(true)
-			for _, m := range batch {
-				if m.Epoch != pos.Epoch || m.Prev != pos.Offset {
-					if err := r.gap(Position{Epoch: m.Epoch, Offset: m.Prev}); err != nil {
-						return err
-					}
-				}
-				pos = m.Position
-				if err := r.message(m); err != nil {
-					return err
-				}
+			if err := q.write(batch, r); err != nil {
+				return err
 			}
-			r.batch(false)
 			clear(batch)
 			continue
 		}
@@ -388,7 +380,7 @@ func (q *subscription) pump() {
 			q.finish(failed)
 			return
 		}
-		if err := q.write(batch); err != nil {
+		if err := q.write(batch, streamRelay{q.s}); err != nil {
 			q.finish(err)
 			return
 		}
@@ -396,25 +388,38 @@ func (q *subscription) pump() {
 	}
 }
 
-// write sends batch, announcing a gap where a message does not follow the
-// subscriber's position.
-func (q *subscription) write(batch []*Message) error {
+// write relays batch, announcing a gap where a message does not follow
+// the subscriber's position.
+func (q *subscription) write(batch []*Message, r relay) error {
 	if len(batch) > 1 {
-		q.s.Hold() // so that they leave together
-		defer q.s.Flush()
+		r.batch(true) // so that they leave together
+		defer r.batch(false)
 	}
 	for _, m := range batch {
 		if m.Epoch != q.pos.Epoch || m.Prev != q.pos.Offset {
-			if err := q.s.Send(gapEvent(Position{Epoch: m.Epoch, Offset: m.Prev})); err != nil {
+			if err := r.gap(Position{Epoch: m.Epoch, Offset: m.Prev}); err != nil {
 				return err
 			}
 		}
 		q.pos = m.Position
-		if err := q.s.SendBytes(m.encoded()); err != nil {
+		if err := r.message(m); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// streamRelay writes events to a subscriber's stream.
+type streamRelay struct{ s *stream.Stream }
+
+func (r streamRelay) gap(p Position) error     { return r.s.Send(gapEvent(p)) }
+func (r streamRelay) message(m *Message) error { return r.s.SendBytes(m.encoded()) }
+func (r streamRelay) batch(begin bool) {
+	if begin {
+		r.s.Hold()
+	} else {
+		r.s.Flush()
+	}
 }
 
 // finish ends a stream subscription, once: it leaves the broker and ends
